@@ -1,0 +1,62 @@
+"""HTTP: the evidence trail of one request, for the ward's staff and auditors."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends
+from pydantic import AwareDatetime, BaseModel
+
+from gandan.audit.repository import EvidenceRepository
+from gandan.shared.auth import Credential, Role, require
+from gandan.shared.http import ApiError
+
+
+class EvidenceView(BaseModel):
+    event_id: UUID
+    type: str
+    version: int
+    occurred_at: AwareDatetime
+    producer: str
+    correlation_id: UUID
+    causation_id: UUID | None
+    data: dict[str, Any]
+
+
+class Trail(BaseModel):
+    request_code: str
+    ward_code: str
+    events: list[EvidenceView]
+
+
+READERS = require(Role.STAFF, Role.AUDITOR)
+
+
+def evidence_router(repository: EvidenceRepository) -> APIRouter:
+    router = APIRouter(prefix="/v1/requests", tags=["evidence"])
+
+    @router.get("/{code}/trail", response_model=Trail)
+    async def trail(code: str, credential: Annotated[Credential, Depends(READERS)]) -> Trail:
+        documents = await repository.trail(credential.ward_code, code)
+        if not documents:
+            raise ApiError(404, "request_not_found", "Không có minh chứng nào cho mã yêu cầu này.", field="code")
+        return Trail(
+            request_code=code,
+            ward_code=credential.ward_code,
+            events=[
+                EvidenceView(
+                    event_id=d["_id"],
+                    type=d["type"],
+                    version=d["version"],
+                    occurred_at=d["occurred_at"],
+                    producer=d["producer"],
+                    correlation_id=d["correlation_id"],
+                    causation_id=d["causation_id"],
+                    data=d["data"],
+                )
+                for d in documents
+            ],
+        )
+
+    return router

@@ -1,0 +1,40 @@
+"""audit: every event kept as evidence. Composition only."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from fastapi import FastAPI
+from pydantic_settings import SettingsConfigDict
+
+from gandan.audit.api import evidence_router
+from gandan.audit.handlers import record_evidence
+from gandan.audit.repository import EvidenceRepository
+from gandan.shared.messaging import ALL_EVENTS
+from gandan.shared.service import Service, run
+from gandan.shared.settings import ServiceSettings
+
+NAME = "audit"
+
+
+class AuditSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="AUDIT_")
+
+    http_port: int = 8004
+
+
+def build(settings: AuditSettings | None = None) -> tuple[Service, FastAPI]:
+    settings = settings or AuditSettings()  # type: ignore[call-arg]
+    service = Service(NAME, settings)
+    repository = EvidenceRepository(service.database)
+    service.on_startup(repository.ensure_indexes)
+    service.consume({ALL_EVENTS: partial(record_evidence, repository=repository)})
+    return service, service.http_app(evidence_router(repository))
+
+
+def main() -> None:
+    run(*build())
+
+
+if __name__ == "__main__":
+    main()

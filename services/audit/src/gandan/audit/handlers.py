@@ -1,0 +1,19 @@
+"""Thin handler: every event becomes evidence, once."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from gandan.audit.domain import minimised
+from gandan.audit.repository import EvidenceRepository
+from gandan.shared.clock import utcnow
+from gandan.shared.events import Envelope
+from gandan.shared.logs import log_fields
+
+logger = logging.getLogger(__name__)
+
+
+async def record_evidence(event: Envelope[dict[str, Any]], *, repository: EvidenceRepository) -> None:
+    if not await repository.record(event, minimised(event.data), utcnow()):
+        logger.info("already recorded", extra=log_fields(event_id=str(event.id), event_type=event.type))

@@ -1,0 +1,52 @@
+"""dispatch: assigns outreach staff and books home visits. Composition only."""
+
+from __future__ import annotations
+
+from functools import cache, partial
+
+from fastapi import FastAPI
+from pydantic_settings import SettingsConfigDict
+
+from gandan.dispatch.domain import WorkingCalendar
+from gandan.dispatch.handlers import schedule_home_visit
+from gandan.dispatch.repository import VisitRepository
+from gandan.dispatch.roster import load_roster
+from gandan.shared.events import RequestRegistered, VisitScheduled
+from gandan.shared.service import Service, run
+from gandan.shared.settings import ServiceSettings
+
+NAME = "dispatch"
+
+
+class DispatchSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="DISPATCH_")
+
+    http_port: int = 8002
+
+
+def build(settings: DispatchSettings | None = None) -> tuple[Service, FastAPI]:
+    settings = settings or DispatchSettings()  # type: ignore[call-arg]
+    service = Service(NAME, settings, produces=[VisitScheduled])
+    repository = VisitRepository(service.database)
+    service.on_startup(repository.ensure_indexes)
+    relay = service.outbox([repository.visits])
+    service.consume(
+        {
+            RequestRegistered.event_type: partial(
+                schedule_home_visit,
+                rosters=cache(load_roster),
+                calendar=WorkingCalendar(),
+                repository=repository,
+                relay=relay,
+            )
+        }
+    )
+    return service, service.http_app()
+
+
+def main() -> None:
+    run(*build())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+"""Pure rules for dispatching home visits: who goes, and when.
+
+Seed 000: the officer of the citizen's field goes to the home together with a
+leader of the citizen's residential group, at an agreed date and time.
+No I/O here: the caller passes the roster, the calendar and existing bookings.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+import holidays
+
+from gandan.shared.clock import LOCAL_TZ
+from gandan.shared.events import ProcedureField, TimeWindow
+
+# Fields an officer may hold: those citizens ask for, and procedure control (internal).
+FIELDS: frozenset[str] = frozenset(ProcedureField) | {"kiem_soat_tthc"}
+
+# BTCB (Party-cell secretary), Tổ trưởng (leader), Tổ phó (deputy).
+LEADER_ROLES: frozenset[str] = frozenset({"bi_thu_chi_bo", "to_truong", "to_pho"})
+
+VISIT_DURATION = timedelta(minutes=60)
+
+
+@dataclass(frozen=True)
+class Officer:
+    staff_id: str
+    name: str
+    title: str
+    fields: frozenset[str]
+    phone: str
+
+
+@dataclass(frozen=True)
+class GroupLeader:
+    name: str
+    roles: tuple[str, ...]
+    phone: str
+
+
+@dataclass(frozen=True)
+class ResidentialGroup:
+    number: int
+    name: str
+    leaders: tuple[GroupLeader, ...]
+
+
+def _fold(name: str) -> str:
+    # Same text typed differently (NFD from some keyboards, case, stray
+    # spaces) must match, but tone marks are meaningful: "Xa" is not "Xá".
+    nfc = unicodedata.normalize("NFC", name)
+    return unicodedata.normalize("NFC", " ".join(nfc.casefold().split()))
+
+
+@dataclass(frozen=True)
+class Roster:
+    ward_code: str
+    ward_name: str
+    officers: tuple[Officer, ...]
+    groups: tuple[ResidentialGroup, ...]
+
+    def officers_for(self, field: str) -> tuple[Officer, ...]:
+        return tuple(o for o in self.officers if field in o.fields)
+
+    def group(self, name: str) -> ResidentialGroup | None:
+        wanted = _fold(name)
+        return next((g for g in self.groups if _fold(g.name) == wanted), None)
+
+
+def leader_key(group: ResidentialGroup, leader: GroupLeader) -> str:
+    """Key of a leader in `busy`; names alone may repeat across groups."""
+    return f"{group.number}:{leader.name}"
+
+
+# The office closes at 11:30 and 17:00 (opens 13:30 after lunch); every
+# 60-minute visit starts and ends within those hours.
+_WINDOW_STARTS: dict[TimeWindow, tuple[time, ...]] = {
+    TimeWindow.MORNING: (time(8), time(9), time(10)),
+    TimeWindow.AFTERNOON: (time(14), time(15), time(16)),
+}
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Half-open interval [starts_at, ends_at), stored in UTC."""
+
+    starts_at: datetime
+    ends_at: datetime
+
+    def __post_init__(self) -> None:
+        # Naive datetimes (e.g. from a driver without tz_aware) would compare
+        # wrongly or raise deep inside booking; refuse them at the border.
+        if self.starts_at.tzinfo is None or self.ends_at.tzinfo is None:
+            raise ValueError("Slot datetimes must be timezone-aware")
+        if self.ends_at <= self.starts_at:
+            raise ValueError("Slot must end after it starts")
+        # Normalised so equal instants compare and hash equal whatever zone came in.
+        object.__setattr__(self, "starts_at", self.starts_at.astimezone(UTC))
+        object.__setattr__(self, "ends_at", self.ends_at.astimezone(UTC))
+
+    def overlaps(self, other: Slot) -> bool:
+        return self.starts_at < other.ends_at and other.starts_at < self.ends_at
+
+
+class WorkingCalendar:
+    """Ward office days: Monday-Friday except Vietnamese public holidays."""
+
+    def __init__(self) -> None:
+        # Expands to each year on first lookup, so any date can be asked.
+        self._holidays = holidays.country_holidays("VN")
+
+    def is_working_day(self, day: date) -> bool:
+        return day.weekday() < 5 and day not in self._holidays
+
+
+@dataclass(frozen=True)
+class Booking:
+    officer: Officer
+    leader: GroupLeader
+    slot: Slot
+
+
+class BookingError(Exception):
+    """Base of the reasons a visit cannot be booked."""
+
+
+class NoOfficerForField(BookingError):
+    def __init__(self, field: str) -> None:
+        super().__init__(f"no officer handles field {field!r}")
+        self.field = field
+
+
+class UnknownResidentialGroup(BookingError):
+    def __init__(self, residential_group: str) -> None:
+        super().__init__(f"no residential group named {residential_group!r}")
+        self.residential_group = residential_group
+
+
+class NoLeaderForGroup(BookingError):
+    def __init__(self, group: ResidentialGroup) -> None:
+        super().__init__(f"residential group {group.number} {group.name!r} has no leader")
+        self.group = group
+
+
+class NoSlotAvailable(BookingError):
+    def __init__(
+        self, *, field: str, residential_group: str, preferred_date: date, horizon_days: int
+    ) -> None:
+        super().__init__(
+            f"no free slot for field {field!r} in group {residential_group!r} "
+            f"within {horizon_days} days from {preferred_date.isoformat()}"
+        )
+        self.field = field
+        self.residential_group = residential_group
+        self.preferred_date = preferred_date
+        self.horizon_days = horizon_days
+
+
+def _slot_at(day: date, start: time) -> Slot:
+    local_start = datetime.combine(day, start, tzinfo=LOCAL_TZ)
+    return Slot(local_start, local_start + VISIT_DURATION)
+
+
+def _candidate_slots(
+    preferred_date: date, window: TimeWindow, calendar: WorkingCalendar, horizon_days: int
+) -> Iterator[Slot]:
+    other = TimeWindow.AFTERNOON if window is TimeWindow.MORNING else TimeWindow.MORNING
+    for offset in range(horizon_days):
+        day = preferred_date + timedelta(days=offset)
+        if not calendar.is_working_day(day):
+            continue
+        for w in (window, other):
+            for start in _WINDOW_STARTS[w]:
+                yield _slot_at(day, start)
+
+
+def _is_free(key: str, slot: Slot, busy: Mapping[str, Sequence[Slot]]) -> bool:
+    return not any(slot.overlaps(b) for b in busy.get(key, ()))
+
+
+def book_visit(
+    *,
+    roster: Roster,
+    field: str,
+    residential_group: str,
+    preferred_date: date,
+    window: TimeWindow,
+    busy: Mapping[str, Sequence[Slot]],
+    calendar: WorkingCalendar,
+    horizon_days: int = 30,
+) -> Booking:
+    """Earliest visit where an officer of `field` and a group leader are both free.
+
+    Searches the calendar days preferred_date .. preferred_date + horizon_days - 1;
+    each working day the preferred window first, then the other one.
+    `busy` maps `officer.staff_id` / `leader_key(group, leader)` to booked slots.
+    """
+    if horizon_days < 1:
+        raise ValueError("horizon_days must be at least 1")
+    officers = roster.officers_for(field)
+    if not officers:
+        raise NoOfficerForField(field)
+    group = roster.group(residential_group)
+    if group is None:
+        raise UnknownResidentialGroup(residential_group)
+    if not group.leaders:
+        raise NoLeaderForGroup(group)
+
+    for slot in _candidate_slots(preferred_date, window, calendar, horizon_days):
+        officer = next((o for o in officers if _is_free(o.staff_id, slot, busy)), None)
+        if officer is None:
+            continue
+        leader = next(
+            (le for le in group.leaders if _is_free(leader_key(group, le), slot, busy)), None
+        )
+        if leader is not None:
+            return Booking(officer=officer, leader=leader, slot=slot)
+    raise NoSlotAvailable(
+        field=field,
+        residential_group=residential_group,
+        preferred_date=preferred_date,
+        horizon_days=horizon_days,
+    )

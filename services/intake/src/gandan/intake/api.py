@@ -1,0 +1,139 @@
+"""HTTP: citizens' home-service requests. Validation errors name the field, give a stable code
+and a Vietnamese message; a rejected request stores and publishes nothing."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated
+from uuid import UUID, uuid4
+
+from fastapi import APIRouter, Depends, Header
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from gandan.intake.domain import BOOKING_HORIZON_DAYS, EligibilityCategory, HomeRequest, RequestStatus
+from gandan.intake.handlers import RegisterHomeRequest, register_home_request
+from gandan.intake.repository import HomeRequestRepository
+from gandan.shared.auth import Credential, Role, require
+from gandan.shared.clock import local, utcnow
+from gandan.shared.events import ProcedureField, ResultDelivery, TimeWindow
+from gandan.shared.http import ApiError
+from gandan.shared.outbox import OutboxRelay
+from gandan.shared.phone import InvalidPhone, normalise_mobile
+from gandan.shared.wards import ward_name
+
+
+
+
+class HomeRequestForm(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=2, max_length=100, description="Họ và tên người cần hỗ trợ")
+    phone: str = Field(description="Số điện thoại di động, ví dụ 0912345678")
+    ward_code: str = Field(description="Mã phường/xã theo danh mục chính thức, ví dụ 11002")
+    residential_group: str = Field(min_length=1, max_length=100, description="Tổ dân phố / thôn")
+    address: str = Field(min_length=5, max_length=200, description="Địa chỉ nơi ở để cán bộ đến")
+    category: EligibilityCategory
+    procedure: str = Field(min_length=3, max_length=200, description="Tên thủ tục hành chính")
+    field: ProcedureField
+    preferred_date: date
+    time_window: TimeWindow
+    result_delivery: ResultDelivery
+
+    @field_validator("phone")
+    @classmethod
+    def _mobile(cls, value: str) -> str:
+        try:
+            return normalise_mobile(value)
+        except InvalidPhone:
+            raise PydanticCustomError(
+                "invalid_phone", "Số điện thoại di động không hợp lệ (10 chữ số, bắt đầu bằng 03, 05, 07, 08 hoặc 09)."
+            ) from None
+
+    @field_validator("ward_code")
+    @classmethod
+    def _known_ward(cls, value: str) -> str:
+        if ward_name(value) is None:
+            raise PydanticCustomError("unknown_ward", "Mã phường/xã không có trong danh mục đơn vị hành chính.")
+        return value
+
+    @field_validator("preferred_date")
+    @classmethod
+    def _bookable(cls, value: date) -> date:
+        today = local(utcnow()).date()
+        if value < today:
+            raise PydanticCustomError("date_in_past", "Ngày mong muốn không được ở trong quá khứ.")
+        if value > today + timedelta(days=BOOKING_HORIZON_DAYS):
+            raise PydanticCustomError(
+                "date_too_far", "Ngày mong muốn không được quá {days} ngày kể từ hôm nay.", {"days": BOOKING_HORIZON_DAYS}
+            )
+        return value
+
+
+class Accepted(BaseModel):
+    request_code: str
+    status: RequestStatus
+
+
+class VisitView(BaseModel):
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    officer_name: str
+    leader_name: str
+
+
+class HomeRequestStatus(BaseModel):
+    request_code: str
+    ward_code: str
+    status: RequestStatus
+    registered_at: AwareDatetime
+    preferred_date: date
+    time_window: TimeWindow
+    visit: VisitView | None
+
+    @classmethod
+    def of(cls, request: HomeRequest) -> HomeRequestStatus:
+        return cls(
+            request_code=request.code,
+            ward_code=request.ward_code,
+            status=request.status,
+            registered_at=request.registered_at,
+            preferred_date=request.preferred_date,
+            time_window=request.time_window,
+            visit=VisitView(**vars(request.visit)) if request.visit else None,
+        )
+
+
+REGISTRARS = require(Role.CITIZEN, Role.GROUP_LEADER, Role.STAFF)
+READERS = require(Role.CITIZEN, Role.GROUP_LEADER, Role.STAFF, Role.AUDITOR)
+
+
+def home_requests_router(repository: HomeRequestRepository, relay: OutboxRelay, pseudonym_key: bytes) -> APIRouter:
+    router = APIRouter(prefix="/v1/home-requests", tags=["home requests"])
+
+    @router.post("", status_code=202, response_model=Accepted)
+    async def register(
+        form: HomeRequestForm,
+        credential: Annotated[Credential, Depends(REGISTRARS)],
+        x_correlation_id: Annotated[UUID | None, Header()] = None,
+    ) -> Accepted:
+        credential.require_ward(form.ward_code)
+        request = await register_home_request(
+            RegisterHomeRequest(**form.model_dump()),
+            repository=repository,
+            relay=relay,
+            pseudonym_key=pseudonym_key,
+            correlation_id=x_correlation_id or uuid4(),
+            now=utcnow(),
+        )
+        return Accepted(request_code=request.code, status=request.status)
+
+    @router.get("/{code}", response_model=HomeRequestStatus)
+    async def status(code: str, credential: Annotated[Credential, Depends(READERS)]) -> HomeRequestStatus:
+        request = await repository.get(code)
+        # A request of another ward is reported as absent, so codes cannot be probed across wards.
+        if request is None or request.ward_code != credential.ward_code:
+            raise ApiError(404, "request_not_found", "Không tìm thấy yêu cầu với mã này.", field="code")
+        return HomeRequestStatus.of(request)
+
+    return router

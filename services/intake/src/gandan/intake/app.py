@@ -1,0 +1,45 @@
+"""intake: the front door. Composition only."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from fastapi import FastAPI
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from gandan.intake.api import home_requests_router
+from gandan.intake.handlers import record_visit_scheduled
+from gandan.intake.repository import HomeRequestRepository
+from gandan.shared.events import ContactRegistered, RequestRegistered, VisitScheduled
+from gandan.shared.service import Service, run
+from gandan.shared.settings import ServiceSettings
+
+NAME = "intake"
+
+
+class IntakeSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="INTAKE_")
+
+    http_port: int = 8001
+    # Keys the citizen pseudonyms; rotating it changes every citizen_ref.
+    pseudonym_key: SecretStr = Field(min_length=32)
+
+
+def build(settings: IntakeSettings | None = None) -> tuple[Service, FastAPI]:
+    settings = settings or IntakeSettings()  # type: ignore[call-arg]
+    service = Service(NAME, settings, produces=[ContactRegistered, RequestRegistered])
+    repository = HomeRequestRepository(service.database)
+    service.on_startup(repository.ensure_indexes)
+    relay = service.outbox([repository.collection])
+    service.consume({VisitScheduled.event_type: partial(record_visit_scheduled, repository=repository)})
+    pseudonym_key = settings.pseudonym_key.get_secret_value().encode()
+    return service, service.http_app(home_requests_router(repository, relay, pseudonym_key))
+
+
+def main() -> None:
+    run(*build())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""notify: messages to citizens and staff. Composition only."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from fastapi import FastAPI
+from pydantic_settings import SettingsConfigDict
+
+from gandan.notify.api import messages_router
+from gandan.notify.channels import SandboxChannel
+from gandan.notify.handlers import prepare_visit_messages, remember_contact, send_due_messages
+from gandan.notify.repository import NotifyRepository
+from gandan.shared.events import ContactRegistered, NotificationFailed, NotificationSent, VisitScheduled
+from gandan.shared.service import Service, run
+from gandan.shared.settings import ServiceSettings
+from gandan.shared.worker import PollingWorker
+
+NAME = "notify"
+
+
+class NotifySettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="NOTIFY_")
+
+    http_port: int = 8003
+
+
+def build(settings: NotifySettings | None = None) -> tuple[Service, FastAPI]:
+    settings = settings or NotifySettings()  # type: ignore[call-arg]
+    service = Service(NAME, settings, produces=[NotificationSent, NotificationFailed])
+    repository = NotifyRepository(service.database)
+    service.on_startup(repository.ensure_indexes)
+    relay = service.outbox([repository.messages])
+    channel = SandboxChannel()
+    sender = PollingWorker(
+        "message sender", partial(send_due_messages, repository=repository, channel=channel, relay=relay)
+    )
+    service.worker(sender.run)
+    service.consume(
+        {
+            ContactRegistered.event_type: partial(remember_contact, repository=repository),
+            VisitScheduled.event_type: partial(
+                prepare_visit_messages, repository=repository, channel=channel, sender=sender
+            ),
+        }
+    )
+    return service, service.http_app(messages_router(repository))
+
+
+def main() -> None:
+    run(*build())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,248 @@
+"""The event contracts: one envelope, versioned data models.
+
+Every event on the wire is an `Envelope` whose `data` is one of the frozen models
+below. The routing key is the event type. A change that breaks a consumer gets a
+new `version` (and a new model) instead of changing an old one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Generic, TypeVar
+from uuid import UUID, uuid4
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+
+class Contract(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class EventData(Contract):
+    """The payload of one event type at one version."""
+
+    event_type: ClassVar[str]
+    event_version: ClassVar[int]
+
+
+D = TypeVar("D")
+
+
+class Envelope(BaseModel, Generic[D]):
+    """What every message carries, whatever the event."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: UUID = Field(description="Unique per event; consumers deduplicate on it.")
+    type: str = Field(description="Event type; also the routing key.")
+    version: int = Field(ge=1, description="Schema version of `data` for this type.")
+    occurred_at: AwareDatetime = Field(description="When it happened, in UTC.")
+    ward_code: str = Field(pattern=r"^\d{5}$", description="Official code of the ward or commune.")
+    correlation_id: UUID = Field(description="Shared by every event of one piece of work.")
+    causation_id: UUID | None = Field(description="The event that caused this one; null when a person's action did.")
+    producer: str = Field(description="The service that published it.")
+    data: D
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+
+# --- shared vocabulary -------------------------------------------------------
+
+
+class ProcedureField(StrEnum):
+    """Fields (lĩnh vực) of procedures a ward officer handles at home (seed 000)."""
+
+    CHUNG_THUC = "chung_thuc"  # certification
+    HO_TICH = "ho_tich"  # civil status
+    DAT_DAI = "dat_dai"  # land
+    XAY_DUNG = "xay_dung"  # construction
+    MOI_TRUONG = "moi_truong"  # environment
+    DANG_KY_KINH_DOANH = "dang_ky_kinh_doanh"  # business registration
+    VAN_HOA_XA_HOI = "van_hoa_xa_hoi"  # culture–society
+
+
+class TimeWindow(StrEnum):
+    MORNING = "morning"
+    AFTERNOON = "afternoon"
+
+
+class ResultDelivery(StrEnum):
+    """How the result of the procedure goes back (seed 000, III.5)."""
+
+    ONLINE = "online"  # on the national or city portal
+    POST = "post"  # on paper, by the public postal service
+    COMMUNITY_DIGITAL_TEAM = "community_digital_team"
+    AT_CENTRE = "at_centre"
+
+
+class Channel(StrEnum):
+    SANDBOX = "sandbox"  # development channel: keeps the message, delivers nothing
+    SMS = "sms"
+    ZALO = "zalo"
+
+
+class RecipientRole(StrEnum):
+    CITIZEN = "citizen"
+    OFFICER = "officer"
+    GROUP_LEADER = "group_leader"
+
+
+class StaffContact(Contract):
+    staff_id: str
+    name: str
+    phone: str
+
+
+class LeaderContact(Contract):
+    name: str
+    roles: tuple[str, ...]
+    phone: str
+
+
+# --- events ------------------------------------------------------------------
+
+
+class RequestRegistered(EventData):
+    """A citizen's need for home service was registered.
+
+    Carries no phone, CCCD or health condition: those stay in intake (the phone
+    goes only to notify, in `contact.registered`).
+    """
+
+    event_type: ClassVar[str] = "request.registered"
+    event_version: ClassVar[int] = 1
+
+    request_code: str
+    citizen_ref: str = Field(description="Pseudonymous reference to the citizen, stable within a ward.")
+    residential_group: str
+    procedure: str
+    field: ProcedureField
+    preferred_date: date
+    time_window: TimeWindow
+    result_delivery: ResultDelivery
+
+
+class ContactRegistered(EventData):
+    """How to reach the citizen of a request: only notify (and audit, masked) receive it."""
+
+    event_type: ClassVar[str] = "contact.registered"
+    event_version: ClassVar[int] = 1
+
+    request_code: str
+    citizen_ref: str
+    name: str
+    phone: str
+    address: str
+    residential_group: str
+
+
+class VisitScheduled(EventData):
+    """A home visit was booked: who goes, with whom, when."""
+
+    event_type: ClassVar[str] = "visit.scheduled"
+    event_version: ClassVar[int] = 1
+
+    request_code: str
+    visit_id: str
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    residential_group: str
+    procedure: str
+    field: ProcedureField
+    officer: StaffContact
+    leader: LeaderContact
+
+
+class NotificationSent(EventData):
+    event_type: ClassVar[str] = "notification.sent"
+    event_version: ClassVar[int] = 1
+
+    message_id: str
+    request_code: str
+    recipient_role: RecipientRole
+    channel: Channel
+    template: str
+    provider_message_id: str
+
+
+class NotificationFailed(EventData):
+    event_type: ClassVar[str] = "notification.failed"
+    event_version: ClassVar[int] = 1
+
+    message_id: str
+    request_code: str
+    recipient_role: RecipientRole
+    channel: Channel
+    template: str
+    reason: str
+    permanent: bool
+
+
+EVENT_TYPES: tuple[type[EventData], ...] = (
+    RequestRegistered,
+    ContactRegistered,
+    VisitScheduled,
+    NotificationSent,
+    NotificationFailed,
+)
+_BY_KEY: dict[tuple[str, int], type[EventData]] = {(t.event_type, t.event_version): t for t in EVENT_TYPES}
+
+
+class UnknownEvent(ValueError):
+    pass
+
+
+def new_event(
+    data: EventData,
+    *,
+    ward_code: str,
+    producer: str,
+    correlation_id: UUID,
+    causation_id: UUID | None = None,
+    occurred_at: datetime | None = None,
+) -> Envelope[EventData]:
+    return Envelope[EventData](
+        id=uuid4(),
+        type=data.event_type,
+        version=data.event_version,
+        occurred_at=occurred_at or datetime.now(UTC),
+        ward_code=ward_code,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        producer=producer,
+        data=data,
+    )
+
+
+def caused_by(cause: Envelope[Any], data: EventData, *, producer: str) -> Envelope[EventData]:
+    """The event that `cause` led to: same ward and correlation, caused by it."""
+    return new_event(
+        data,
+        ward_code=cause.ward_code,
+        producer=producer,
+        correlation_id=cause.correlation_id,
+        causation_id=cause.id,
+    )
+
+
+def parse_raw(body: dict[str, Any]) -> Envelope[dict[str, Any]]:
+    """The envelope with its data left as a dict: for consumers of every type (audit)."""
+    return Envelope[dict[str, Any]].model_validate(body)
+
+
+def parse_event(body: dict[str, Any]) -> Envelope[EventData]:
+    """The envelope with `data` validated against its registered type and version."""
+    key = (body.get("type"), body.get("version"))
+    model = _BY_KEY.get(key)  # type: ignore[arg-type]
+    if model is None:
+        raise UnknownEvent(f"no contract for {key[0]} v{key[1]}")
+    return Envelope[model].model_validate(body)  # type: ignore[valid-type, return-value]
+
+
+def to_wire(envelope: Envelope[Any]) -> dict[str, Any]:
+    # serialize_as_any: `data` is declared as the EventData base; dump the concrete model's fields.
+    return envelope.model_dump(mode="json", serialize_as_any=True)

@@ -1,0 +1,37 @@
+"""A background loop that does a batch of work, then waits for a wake-up or the next poll."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+logger = logging.getLogger(__name__)
+
+
+class PollingWorker:
+    def __init__(self, name: str, step: Callable[[], Awaitable[int]], *, poll_seconds: float = 1.0) -> None:
+        self.name = name
+        self._step = step
+        self._poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """New work was stored: do it now rather than at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                done = await self._step()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("%s failed; will try again", self.name)
+                done = 0
+            if done == 0:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
+                except TimeoutError:
+                    pass
