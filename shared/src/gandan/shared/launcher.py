@@ -222,3 +222,7 @@ def main() -> None:
     ensure_rabbitmq(env.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/"))
     ports = {name: int(env.get(f"{name.upper()}_HTTP_PORT", default)) for name, default in SERVICES.items()}
     sys.exit(asyncio.run(run(Launch(args.data_dir.resolve(), env, args.json_logs, ports))))
+
+
+if __name__ == "__main__":
+    main()

@@ -8,7 +8,7 @@ import re
 _MOBILE = re.compile(r"^0[35789]\d{8}$")
 _SEPARATORS = re.compile(r"[\s.\-()]")
 # Anything that looks like a Vietnamese phone number inside free text.
-_IN_TEXT = re.compile(r"(?<!\d)(?:\+?84|0)[35789](?:[\s.\-]?\d){8}(?!\d)")
+_IN_TEXT = re.compile(r"(?<!\d)(?:\+?84[\s.\-]?|0)[35789](?:[\s.\-]?\d){8}(?!\d)")
 
 
 class InvalidPhone(ValueError):

@@ -70,7 +70,7 @@ class Service:
         )
 
     def asyncapi(self) -> str:
-        return AsyncAPI(self.broker, title=f"Gần Dân {self.name}", app_version="1").to_json()
+        return AsyncAPI(self.broker, title=f"Gần Dân {self.name}", version="1").to_specification().to_json()
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:

@@ -1,0 +1,22 @@
+# The two set-up commands (see README): `make run` and `make test`.
+# uv comes from PyPI when the machine does not have it; it never downloads a Python.
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: run test uv sync asyncapi
+
+uv:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+
+sync: uv
+	$(UV) sync --frozen
+
+run: sync
+	$(UV) run --frozen gandan-up
+
+test: sync
+	$(UV) run --frozen pytest
+
+# Regenerate the public contract: the AsyncAPI document of each service.
+asyncapi: sync
+	$(UV) run --frozen python -m gandan.shared.contract docs/asyncapi

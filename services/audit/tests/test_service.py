@@ -1,0 +1,249 @@
+"""audit running against the real broker and database: every event kept once, as minimised evidence."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from uuid import uuid4
+
+import pytest
+
+from gandan.audit.app import build
+from gandan.shared.auth import Role
+from gandan.shared.events import (
+    ContactRegistered,
+    LeaderContact,
+    ProcedureField,
+    RequestRegistered,
+    ResultDelivery,
+    StaffContact,
+    TimeWindow,
+    VisitScheduled,
+    new_event,
+)
+from gandan.shared.testing import auth, queued, serving
+from gandan.shared.topology import Topology
+
+WARD, OTHER_WARD = "11002", "00004"
+CODE = "GD-AB12CD3"
+T0 = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
+ADDRESS = "Số 12 ngõ 3, Thanh Xá"
+
+
+def request_registered(code: str = CODE) -> RequestRegistered:
+    return RequestRegistered(
+        request_code=code,
+        citizen_ref="cit-7f3a",
+        residential_group="Thanh Xá",
+        procedure="Đăng ký khai tử",
+        field=ProcedureField.HO_TICH,
+        preferred_date=date(2026, 6, 3),
+        time_window=TimeWindow.MORNING,
+        result_delivery=ResultDelivery.POST,
+    )
+
+
+def contact_registered() -> ContactRegistered:
+    return ContactRegistered(
+        request_code=CODE,
+        citizen_ref="cit-7f3a",
+        name="Nguyễn Thị Lan",
+        phone="0912345678",
+        address=ADDRESS,
+        residential_group="Thanh Xá",
+    )
+
+
+def visit_scheduled() -> VisitScheduled:
+    starts_at = datetime(2026, 6, 3, 1, 0, tzinfo=UTC)
+    return VisitScheduled(
+        request_code=CODE,
+        visit_id="visit-1",
+        starts_at=starts_at,
+        ends_at=starts_at + timedelta(hours=1),
+        residential_group="Thanh Xá",
+        procedure="Đăng ký khai tử",
+        field=ProcedureField.HO_TICH,
+        officer=StaffContact(staff_id="tk-03", name="Lê Văn Giang", phone="0983111222"),
+        leader=LeaderContact(name="Đông Đức Hợp", roles=("to_truong",), phone="0978333444"),
+    )
+
+
+def one_request(ward_code: str = WARD):
+    """request.registered, contact.registered (intake) and visit.scheduled (dispatch), a minute apart."""
+    correlation_id = uuid4()
+    request = new_event(
+        request_registered(), ward_code=ward_code, producer="intake", correlation_id=correlation_id, occurred_at=T0
+    )
+    contact = new_event(
+        contact_registered(),
+        ward_code=ward_code,
+        producer="intake",
+        correlation_id=correlation_id,
+        occurred_at=T0 + timedelta(seconds=1),
+    )
+    visit = new_event(
+        visit_scheduled(),
+        ward_code=ward_code,
+        producer="dispatch",
+        correlation_id=correlation_id,
+        causation_id=request.id,
+        occurred_at=T0 + timedelta(minutes=5),
+    )
+    return request, contact, visit
+
+
+def trail_of(client, code: str = CODE, ward_code: str = WARD, role: Role = Role.AUDITOR):
+    return client.get(f"/v1/requests/{code}/trail", headers=auth(ward_code, role))
+
+
+async def test_the_trail_of_a_request_lists_its_events_in_the_order_they_happened_minimised(
+    service_settings, publish, wait_for
+):
+    request, contact, visit = one_request()
+    elsewhere = new_event(
+        request_registered("GD-ZZ99YY8"), ward_code=WARD, producer="intake", correlation_id=uuid4(), occurred_at=T0
+    )
+    service, app = build()
+
+    async with serving(service, app) as client:
+        # Out of order: the latest first.
+        for event in (visit, contact, elsewhere, request):
+            await publish(event)
+
+        async def trail():
+            response = await trail_of(client)
+            return response.json()["events"] if response.status_code == 200 else []
+
+        events = await wait_for(trail, lambda es: len(es) == 3)
+        staff = await trail_of(client, role=Role.STAFF)
+        citizen = await trail_of(client, role=Role.CITIZEN)
+
+    assert [e["type"] for e in events] == ["request.registered", "contact.registered", "visit.scheduled"]
+    assert [e["event_id"] for e in events] == [str(request.id), str(contact.id), str(visit.id)]
+    assert [datetime.fromisoformat(e["occurred_at"]) for e in events] == [
+        T0,
+        T0 + timedelta(seconds=1),
+        T0 + timedelta(minutes=5),
+    ]
+    first, second, third = events
+    assert first["producer"] == "intake"
+    assert first["version"] == 1
+    assert first["correlation_id"] == str(request.correlation_id)
+    assert first["causation_id"] is None
+    assert third["causation_id"] == str(request.id)
+    assert first["data"] == json.loads(request.data.model_dump_json())  # nothing personal: kept as published
+
+    contact_data = second["data"]
+    assert contact_data["phone"] == "091****678"
+    assert contact_data["name"] == "Nguyễn Thị Lan"
+    assert contact_data["request_code"] == CODE
+    assert ADDRESS not in json.dumps(contact_data, ensure_ascii=False)
+
+    assert third["data"]["officer"] == {"staff_id": "tk-03", "name": "Lê Văn Giang", "phone": "098****222"}
+    assert third["data"]["leader"]["phone"] == "097****444"
+    assert third["data"]["procedure"] == "Đăng ký khai tử"
+
+    everything = json.dumps(events, ensure_ascii=False)
+    for phone in ("0912345678", "0983111222", "0978333444"):
+        assert phone not in everything
+
+    assert staff.status_code == 200
+    assert [e["event_id"] for e in staff.json()["events"]] == [e["event_id"] for e in events]
+    assert staff.json()["request_code"] == CODE
+    assert staff.json()["ward_code"] == WARD
+    assert citizen.status_code == 403
+
+
+async def test_an_event_delivered_twice_is_kept_once(
+    service_settings, namespace, publish, waiting, wait_for, audit_db
+):
+    request, contact, visit = one_request()
+    audit_queue = Topology(namespace).queue("audit").name
+    service, app = build()
+
+    async with serving(service, app) as client:
+        for event in (request, contact, visit):
+            await publish(event)
+
+        async def trail():
+            response = await trail_of(client)
+            return response.json()["events"] if response.status_code == 200 else []
+
+        before = await wait_for(trail, lambda es: len(es) == 3)
+
+        await publish(contact)  # a redelivery: the very same envelope
+        assert await wait_for(lambda: waiting(audit_queue), lambda n: n == 0) == 0
+    # Stopping waits for the event in hand, so by now it has been handled.
+
+    assert await waiting(audit_queue) == 0
+    assert await audit_db["events"].count_documents({"_id": str(contact.id)}) == 1
+    assert await audit_db["events"].count_documents({}) == 3
+
+    service, app = build()
+    async with serving(service, app) as client:
+        after = (await trail_of(client)).json()["events"]
+
+    assert len(before) == 3
+    assert after == before
+
+
+async def test_a_trail_is_only_shown_to_the_ward_it_belongs_to_and_only_when_it_exists(
+    service_settings, publish, wait_for
+):
+    request, _, _ = one_request()
+    service, app = build()
+
+    async with serving(service, app) as client:
+        await publish(request)
+        mine = await wait_for(lambda: trail_of(client), lambda r: r.status_code == 200)
+        other_ward = await trail_of(client, ward_code=OTHER_WARD)
+        unknown = await trail_of(client, code="GD-NONE000")
+        anonymous = await client.get(f"/v1/requests/{CODE}/trail")
+
+    assert mine.status_code == 200
+    assert len(mine.json()["events"]) == 1
+    assert other_ward.status_code == 404
+    assert other_ward.json()["errors"][0]["code"] == "request_not_found"
+    assert unknown.status_code == 404
+    assert unknown.json()["errors"][0]["code"] == "request_not_found"
+    assert anonymous.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"hello": 1},
+        # Almost an envelope, but for a ward code that is no ward code.
+        {
+            "id": str(uuid4()),
+            "type": "request.registered",
+            "version": 1,
+            "occurred_at": "2026-06-01T02:00:00Z",
+            "ward_code": "HP-1",
+            "correlation_id": str(uuid4()),
+            "causation_id": None,
+            "producer": "intake",
+            "data": {"request_code": CODE},
+        },
+    ],
+    ids=["not-an-envelope", "bad-ward-code"],
+)
+async def test_a_message_that_is_not_an_event_is_dead_lettered_and_not_kept(
+    body, service_settings, namespace, rabbitmq_url, publish, wait_for, audit_db
+):
+    request, _, _ = one_request()
+    dead_letter_queue = Topology(namespace).dead_letter_queue("audit").name
+    service, app = build()
+
+    async with serving(service, app) as client:
+        await publish(body, "request.registered")
+        dead = await wait_for(lambda: queued(rabbitmq_url, dead_letter_queue), lambda ms: len(ms) > 0)
+        # The consumer goes on with the next event.
+        await publish(request)
+        trail = await wait_for(lambda: trail_of(client), lambda r: r.status_code == 200)
+
+    assert [json.loads(m.body) for m in dead] == [body]
+    assert trail.status_code == 200
+    assert [e["event_id"] for e in trail.json()["events"]] == [str(request.id)]
+    assert await audit_db["events"].count_documents({}) == 1

@@ -1,0 +1,141 @@
+"""The dispatch service running in-process on the real RabbitMQ and MongoDB:
+request.registered in, visit.scheduled out on the notify queue."""
+
+from __future__ import annotations
+
+import asyncio
+import time as clock
+from datetime import date, time, timedelta
+from zoneinfo import ZoneInfo
+
+import holidays
+import pytest
+
+from gandan.dispatch.app import DispatchSettings, build
+from gandan.shared.events import VisitScheduled
+from gandan.shared.testing import queued, serving
+from gandan.shared.topology import Topology
+
+HCM = ZoneInfo("Asia/Ho_Chi_Minh")
+SATURDAY = 5
+_VN = holidays.country_holidays("VN")
+
+
+def saturday_from(day: date) -> date:
+    return day + timedelta(days=(SATURDAY - day.weekday()) % 7)
+
+
+def a_plain_saturday() -> date:
+    """A Saturday ahead whose Monday is an ordinary working day."""
+    day = saturday_from(date.today() + timedelta(days=14))
+    while day + timedelta(days=2) in _VN:
+        day += timedelta(days=7)
+    return day
+
+
+def a_saturday_before_a_holiday_monday() -> date:
+    """A Saturday ahead whose Monday is a public holiday (Tết, an observed day off, ...)."""
+    day = saturday_from(date.today() + timedelta(days=14))
+    for _ in range(52 * 3):
+        if day + timedelta(days=2) in _VN:
+            return day
+        day += timedelta(days=7)
+    pytest.skip("no Saturday before a holiday Monday in the next three years")
+
+
+@pytest.fixture
+def notify_queue(namespace: str) -> str:
+    return Topology(namespace).queue("notify").name
+
+
+@pytest.fixture
+def dispatch(service_settings):
+    return build(DispatchSettings())  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("saturday", [a_plain_saturday, a_saturday_before_a_holiday_monday])
+async def test_saturday_request_is_visited_at_08_00_on_the_next_working_day(
+    saturday, dispatch, publish, collect, notify_queue, request_registered, first_office_day
+):
+    preferred = saturday()
+    assert preferred.weekday() == SATURDAY
+    expected_day = first_office_day(preferred)
+    assert expected_day >= preferred + timedelta(days=2)
+    request = request_registered(preferred_date=preferred)
+
+    async with serving(*dispatch):
+        await publish(request)
+        events = await collect(notify_queue, 1)
+
+    [scheduled] = events
+    assert scheduled.type == "visit.scheduled"
+    assert scheduled.causation_id == request.id
+    assert scheduled.correlation_id == request.correlation_id
+    data = scheduled.data
+    assert isinstance(data, VisitScheduled)
+    assert data.request_code == request.data.request_code
+    local_start = data.starts_at.astimezone(HCM)
+    assert (local_start.date(), local_start.time()) == (expected_day, time(8))
+    assert data.ends_at - data.starts_at == timedelta(hours=1)
+    assert data.officer.name == "Lê Văn Giang"
+    assert data.leader.name in {"Đông Đức Hợp", "Đông Đức Mua"}
+
+
+async def test_health_is_ready_while_serving(dispatch):
+    async with serving(*dispatch) as client:
+        response = await client.get("/health/ready")
+
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"workers": True, "database": True, "broker": True}
+
+
+async def test_six_requests_at_once_get_six_distinct_hours(
+    dispatch, publish, collect, notify_queue, request_registered, office_day, dispatch_db, namespace, rabbitmq_url
+):
+    requests = [request_registered(preferred_date=office_day) for _ in range(6)]
+
+    async with serving(*dispatch):
+        await publish(*requests)
+        events = await collect(notify_queue, 6)
+
+    assert len(events) == 6
+    assert {e.causation_id for e in events} == {r.id for r in requests}
+    assert {e.data.officer.staff_id for e in events} == {"tk-03"}
+    starts = sorted(e.data.starts_at.astimezone(HCM) for e in events)
+    assert len(set(starts)) == 6, "the only ho_tich officer was booked twice for one hour"
+    assert [s.date() for s in starts] == [office_day] * 6
+    assert [s.hour for s in starts] == [8, 9, 10, 14, 15, 16]
+
+    stored = await dispatch_db["visits"].find().to_list()
+    assert sorted(v["starts_at"] for v in stored) == starts
+    assert await queued(rabbitmq_url, Topology(namespace).dead_letter_queue("dispatch").name) == []
+
+
+async def test_a_redelivered_request_is_scheduled_once(
+    dispatch, publish, collect, notify_queue, request_registered, office_day
+):
+    request = request_registered(preferred_date=office_day)
+
+    async with serving(*dispatch):
+        await publish(request)
+        await publish(request)
+        events = await collect(notify_queue, 1, settle=1.5)
+
+    assert [e.causation_id for e in events] == [request.id]
+
+
+async def test_request_from_a_ward_without_roster_is_set_aside_and_not_scheduled(
+    dispatch, publish, request_registered, office_day, dispatch_db, notify_queue, rabbitmq_url
+):
+    request = request_registered(preferred_date=office_day, ward_code="11359")
+
+    async with serving(*dispatch):
+        await publish(request)
+        deadline = clock.monotonic() + 10
+        while not await dispatch_db["unassigned_requests"].count_documents({}) and clock.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)
+
+    [aside] = await dispatch_db["unassigned_requests"].find().to_list()
+    assert aside["request_code"] == request.data.request_code
+    assert await queued(rabbitmq_url, notify_queue) == []

@@ -1,0 +1,511 @@
+"""The intake service as a caller sees it, running on the real broker and database."""
+
+import asyncio
+import base64
+import json
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import date, datetime, timedelta
+from typing import Any
+from uuid import uuid4
+from zoneinfo import ZoneInfo
+
+import aio_pika
+import pytest
+from pymongo import AsyncMongoClient
+
+from gandan.intake.app import IntakeSettings, build
+from gandan.shared.auth import Role, issue_token
+from gandan.shared.events import (
+    Envelope,
+    EventData,
+    LeaderContact,
+    ProcedureField,
+    StaffContact,
+    VisitScheduled,
+    new_event,
+    to_wire,
+)
+from gandan.shared.testing import AUTH_SECRET, auth, queued, serving, token
+from gandan.shared.topology import Topology
+
+HCM = ZoneInfo("Asia/Ho_Chi_Minh")
+WARD = "11002"  # Phường Thạch Khôi
+OTHER_WARD = "11359"  # Phường Gia Viên
+PATH = "/v1/home-requests"
+CODE = re.compile(r"^GD-[ABCDEFGHJKMNPQRSTUVWXYZ23456789]{7}$")
+VIETNAMESE = re.compile(r"[àáảãạăằắẳẵặâầấẩẫậèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵđ]", re.IGNORECASE)
+WAIT_SECONDS = 10.0
+
+
+def today() -> date:
+    return datetime.now(HCM).date()
+
+
+def form(**changes: Any) -> dict[str, Any]:
+    body = {
+        "name": "Nguyễn Văn An",
+        "phone": "0912.345.678",
+        "ward_code": WARD,
+        "residential_group": "Thanh Xá",
+        "address": "Số 12 ngõ 3, tổ dân phố Thanh Xá",
+        "category": "thuong_binh",
+        "procedure": "Cấp bản sao trích lục khai sinh",
+        "field": "ho_tich",
+        "preferred_date": (today() + timedelta(days=4)).isoformat(),
+        "time_window": "morning",
+        "result_delivery": "post",
+    }
+    body.update(changes)
+    return body
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = WAIT_SECONDS) -> Any:
+    """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"not within {timeout} s: {what}")
+        await asyncio.sleep(0.05)
+
+
+def bodies(messages: list[aio_pika.abc.AbstractIncomingMessage]) -> list[dict[str, Any]]:
+    return [json.loads(m.body) for m in messages]
+
+
+# --- fixtures ------------------------------------------------------------------
+
+
+@pytest.fixture
+def topology(namespace: str) -> Topology:
+    return Topology(namespace)
+
+
+@pytest.fixture
+async def client(service_settings):
+    service, app = build()
+    async with serving(service, app) as client:
+        yield client
+
+
+@pytest.fixture
+async def home_requests(mongodb_url: str, namespace: str) -> AsyncIterator[Any]:
+    mongo = AsyncMongoClient(mongodb_url, tz_aware=True)
+    yield mongo[f"{namespace}_intake"]["home_requests"]
+    await mongo.close()
+
+
+async def drain(rabbitmq_url: str, topology: Topology, service: str) -> list[dict[str, Any]]:
+    return bodies(await queued(rabbitmq_url, topology.queue(service).name))
+
+
+async def published(home_requests, code: str) -> list[dict[str, Any]]:
+    """Wait until every event in the request's outbox went out; return the outbox."""
+
+    async def done() -> list[dict[str, Any]] | None:
+        document = await home_requests.find_one({"_id": code})
+        outbox = (document or {}).get("outbox") or []
+        return outbox if outbox and all(e["published_at"] is not None for e in outbox) else None
+
+    return await eventually(done, f"the outbox of {code} is published")
+
+
+async def register(client, body: dict[str, Any] | None = None, ward: str = WARD, **headers: str) -> str:
+    response = await client.post(PATH, json=body or form(), headers=auth(ward) | headers)
+    assert response.status_code == 202, response.text
+    return response.json()["request_code"]
+
+
+async def assert_only_these_published(rabbitmq_url, topology, home_requests, client) -> None:
+    """Register one valid request and wait until the relay has published it: by then anything an
+    earlier, rejected request had left behind would be on the queues too. Only the valid one may be."""
+    code = await register(client)
+    await published(home_requests, code)
+    for service in ("dispatch", "notify", "audit"):
+        codes = {b["data"]["request_code"] for b in await drain(rabbitmq_url, topology, service)}
+        assert codes == {code}, f"{service} received events of a rejected request: {codes}"
+    assert await home_requests.count_documents({}) == 1
+
+
+def visit_for(code: str, starts_at: datetime, officer: str = "Lê Văn Giang") -> Envelope[EventData]:
+    return new_event(
+        VisitScheduled(
+            request_code=code,
+            visit_id=f"visit-{code}",
+            starts_at=starts_at,
+            ends_at=starts_at + timedelta(hours=1),
+            residential_group="Thanh Xá",
+            procedure="Cấp bản sao trích lục khai sinh",
+            field=ProcedureField.HO_TICH,
+            officer=StaffContact(staff_id="tk-03", name=officer, phone="0900000001"),
+            leader=LeaderContact(name="Đông Đức Hợp", roles=("bi_thu_chi_bo", "to_truong"), phone="0900000004"),
+        ),
+        ward_code=WARD,
+        producer="dispatch",
+        correlation_id=uuid4(),
+        causation_id=uuid4(),
+    )
+
+
+async def publish_event(rabbitmq_url: str, topology: Topology, envelope: Envelope[Any]) -> None:
+    body = to_wire(envelope)
+    connection = await aio_pika.connect(rabbitmq_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(topology.events.name, ensure=True)
+        await exchange.publish(
+            aio_pika.Message(
+                json.dumps(body).encode(),
+                content_type="application/json",
+                message_id=str(body["id"]),
+                correlation_id=str(body["correlation_id"]),
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key=body["type"],
+            mandatory=True,
+        )
+
+
+# --- registering ---------------------------------------------------------------
+
+
+async def test_a_registered_request_is_stored_readable_and_published(
+    client, home_requests, rabbitmq_url, topology
+):
+    preferred = today() + timedelta(days=4)
+    correlation_id = str(uuid4())
+
+    response = await client.post(
+        PATH, json=form(preferred_date=preferred.isoformat()), headers=auth(WARD) | {"X-Correlation-Id": correlation_id}
+    )
+
+    assert response.status_code == 202, response.text
+    code = response.json()["request_code"]
+    assert CODE.fullmatch(code)
+    assert response.json()["status"] == "registered"
+
+    status = await client.get(f"{PATH}/{code}", headers=auth(WARD))
+    assert status.status_code == 200, status.text
+    view = status.json()
+    assert view["request_code"] == code
+    assert view["ward_code"] == WARD
+    assert view["status"] == "registered"
+    assert view["preferred_date"] == preferred.isoformat()
+    assert view["time_window"] == "morning"
+    assert view["visit"] is None
+    registered_at = datetime.fromisoformat(view["registered_at"])
+    assert abs(datetime.now(HCM) - registered_at) < timedelta(minutes=1)
+    # What the citizen said is not echoed back to whoever holds the code.
+    assert "0912345678" not in status.text and "Nguyễn" not in status.text
+
+    outbox = await published(home_requests, code)
+    assert [entry["event"]["type"] for entry in outbox] == ["contact.registered", "request.registered"]
+
+    dispatch = await drain(rabbitmq_url, topology, "dispatch")
+    assert [b["type"] for b in dispatch] == ["request.registered"]
+    request_registered = dispatch[0]
+    assert request_registered["data"]["request_code"] == code
+    assert request_registered["data"]["preferred_date"] == preferred.isoformat()
+    assert request_registered["data"]["field"] == "ho_tich"
+    assert request_registered["ward_code"] == WARD
+    assert request_registered["correlation_id"] == correlation_id
+    wire = json.dumps(request_registered, ensure_ascii=False)
+    for personal in ("0912345678", "912345678", "Nguyễn Văn An", "Số 12 ngõ 3", "thuong_binh"):
+        assert personal not in wire, personal
+
+    notify = await drain(rabbitmq_url, topology, "notify")
+    assert [b["type"] for b in notify] == ["contact.registered"]
+    contact = notify[0]
+    assert contact["data"]["request_code"] == code
+    assert contact["data"]["phone"] == "0912345678"
+    assert contact["data"]["name"] == "Nguyễn Văn An"
+    assert contact["data"]["citizen_ref"] == request_registered["data"]["citizen_ref"]
+    assert contact["correlation_id"] == correlation_id
+    assert "thuong_binh" not in json.dumps(contact, ensure_ascii=False)
+
+    audit = await drain(rabbitmq_url, topology, "audit")
+    assert [b["id"] for b in audit] == [contact["id"], request_registered["id"]]
+
+
+async def test_the_same_citizen_gets_the_same_reference_however_the_phone_is_written(
+    client, home_requests, rabbitmq_url, topology
+):
+    first = await register(client, form(phone="0912.345.678"))
+    second = await register(client, form(phone="+84 912 345 678"))
+    other_person = await register(client, form(phone="0987 654 321"))
+    for code in (first, second, other_person):
+        await published(home_requests, code)
+
+    refs = {b["data"]["request_code"]: b["data"]["citizen_ref"] for b in await drain(rabbitmq_url, topology, "dispatch")}
+    assert refs[first] == refs[second]
+    assert refs[other_person] != refs[first]
+    assert "912345678" not in refs[first]
+
+
+async def test_each_request_gets_its_own_code(client):
+    codes = [await register(client) for _ in range(5)]
+    assert len(set(codes)) == 5
+    for code in codes:
+        assert (await client.get(f"{PATH}/{code}", headers=auth(WARD))).status_code == 200
+
+
+async def test_preferred_date_may_be_today_or_the_last_day_of_the_horizon(client):
+    for day in (today(), today() + timedelta(days=90)):
+        code = await register(client, form(preferred_date=day.isoformat()))
+        view = (await client.get(f"{PATH}/{code}", headers=auth(WARD))).json()
+        assert view["preferred_date"] == day.isoformat()
+
+
+# --- bad input -----------------------------------------------------------------
+
+
+def without(key: str) -> Callable[[], dict[str, Any]]:
+    def body() -> dict[str, Any]:
+        values = form()
+        del values[key]
+        return values
+
+    return body
+
+
+def changed(**changes: Any) -> Callable[[], dict[str, Any]]:
+    # Built when the test runs, so "today" is the test's today.
+    return lambda: form(**{k: v() if callable(v) else v for k, v in changes.items()})
+
+
+BAD_INPUT = [
+    pytest.param(changed(ward_code="99999"), "ward_code", "unknown_ward", id="unknown-ward"),
+    pytest.param(changed(phone="12345"), "phone", "invalid_phone", id="short-phone"),
+    pytest.param(changed(phone="0212345678"), "phone", "invalid_phone", id="landline-prefix"),
+    pytest.param(changed(category="khong_co"), "category", "enum", id="unknown-category"),
+    pytest.param(
+        changed(preferred_date=lambda: (today() - timedelta(days=1)).isoformat()),
+        "preferred_date",
+        "date_in_past",
+        id="yesterday",
+    ),
+    pytest.param(
+        changed(preferred_date=lambda: (today() + timedelta(days=200)).isoformat()),
+        "preferred_date",
+        "date_too_far",
+        id="200-days-ahead",
+    ),
+    pytest.param(
+        changed(preferred_date=lambda: (today() + timedelta(days=91)).isoformat()),
+        "preferred_date",
+        "date_too_far",
+        id="one-day-past-horizon",
+    ),
+    pytest.param(without("name"), "name", "missing", id="missing-name"),
+    pytest.param(changed(nickname="Ông An"), "nickname", "extra_forbidden", id="extra-field"),
+]
+CUSTOM_CODES = {"unknown_ward", "invalid_phone", "date_in_past", "date_too_far"}
+
+
+@pytest.mark.parametrize(("body", "field", "code"), BAD_INPUT)
+async def test_bad_input_is_rejected_naming_the_field_and_nothing_is_kept(
+    client, home_requests, rabbitmq_url, topology, body, field, code
+):
+    response = await client.post(PATH, json=body(), headers=auth(WARD))
+
+    assert response.status_code == 422, response.text
+    errors = response.json()["errors"]
+    assert errors, response.text
+    for error in errors:
+        assert set(error) == {"field", "code", "message"}
+    mine = [e for e in errors if e["field"] == field]
+    assert len(mine) == 1, errors
+    assert mine[0]["code"] == code
+    assert mine[0]["message"].strip()
+    assert VIETNAMESE.search(mine[0]["message"]), mine[0]["message"]
+    if code in CUSTOM_CODES:
+        assert code not in mine[0]["message"]  # a sentence for people, not the code again
+    if code == "date_too_far":
+        assert "90" in mine[0]["message"] and "{" not in mine[0]["message"]
+    # Only the bad field is reported.
+    assert [e["field"] for e in errors] == [field]
+
+    assert await home_requests.count_documents({}) == 0
+    await assert_only_these_published(rabbitmq_url, topology, home_requests, client)
+
+
+async def test_several_bad_fields_are_all_reported(client, home_requests):
+    response = await client.post(PATH, json=form(phone="12345", category="khong_co"), headers=auth(WARD))
+    assert response.status_code == 422
+    assert {(e["field"], e["code"]) for e in response.json()["errors"]} == {
+        ("phone", "invalid_phone"),
+        ("category", "enum"),
+    }
+    assert await home_requests.count_documents({}) == 0
+
+
+async def test_a_body_that_is_not_json_is_rejected(client, home_requests):
+    response = await client.post(
+        PATH, content=b"{not json", headers=auth(WARD) | {"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert [e["code"] for e in response.json()["errors"]] == ["json_invalid"]
+    assert await home_requests.count_documents({}) == 0
+
+
+# --- credentials ---------------------------------------------------------------
+
+
+async def test_no_credential_is_401_and_nothing_is_kept(client, home_requests, rabbitmq_url, topology):
+    response = await client.post(PATH, json=form())
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    [error] = response.json()["errors"]
+    assert error["code"] == "missing_credential"
+    assert VIETNAMESE.search(error["message"])
+    assert await home_requests.count_documents({}) == 0
+    await assert_only_these_published(rabbitmq_url, topology, home_requests, client)
+
+
+async def test_a_token_of_another_ward_cannot_register_here(client, home_requests, rabbitmq_url, topology):
+    response = await client.post(PATH, json=form(ward_code=WARD), headers=auth(OTHER_WARD))
+    assert response.status_code == 403
+    [error] = response.json()["errors"]
+    assert error["code"] == "wrong_ward"
+    assert VIETNAMESE.search(error["message"])
+    assert await home_requests.count_documents({}) == 0
+    await assert_only_these_published(rabbitmq_url, topology, home_requests, client)
+
+
+async def test_a_token_with_a_bad_signature_is_401(client, home_requests):
+    forged = token(WARD, Role.STAFF, secret="not-the-secret-" + "x" * 40)
+    response = await client.post(PATH, json=form(), headers={"Authorization": f"Bearer {forged}"})
+    assert response.status_code == 401
+    assert [e["code"] for e in response.json()["errors"]] == ["invalid_credential"]
+    assert await home_requests.count_documents({}) == 0
+
+
+async def test_a_tampered_token_is_401(client, home_requests):
+    # Same signature, ward claim changed from 11359 to 11002.
+    header, claims, signature = token(OTHER_WARD).split(".")
+    decoded = json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))
+    decoded["ward"] = WARD
+    forged_claims = base64.urlsafe_b64encode(json.dumps(decoded).encode()).rstrip(b"=").decode()
+    response = await client.post(
+        PATH, json=form(), headers={"Authorization": f"Bearer {header}.{forged_claims}.{signature}"}
+    )
+    assert response.status_code == 401
+    assert await home_requests.count_documents({}) == 0
+
+
+async def test_an_expired_token_is_401(client, home_requests):
+    expired = issue_token(AUTH_SECRET, ward_code=WARD, role=Role.STAFF, subject="test", valid_for=timedelta(seconds=-5))
+    response = await client.post(PATH, json=form(), headers={"Authorization": f"Bearer {expired}"})
+    assert response.status_code == 401
+    assert [e["code"] for e in response.json()["errors"]] == ["invalid_credential"]
+    assert await home_requests.count_documents({}) == 0
+
+
+@pytest.mark.parametrize("role", [Role.CITIZEN, Role.GROUP_LEADER, Role.STAFF])
+async def test_citizens_group_leaders_and_staff_may_register(client, role):
+    response = await client.post(PATH, json=form(), headers=auth(WARD, role))
+    assert response.status_code == 202, response.text
+
+
+async def test_an_auditor_may_read_but_not_register(client, home_requests):
+    refused = await client.post(PATH, json=form(), headers=auth(WARD, Role.AUDITOR))
+    assert refused.status_code == 403
+    assert [e["code"] for e in refused.json()["errors"]] == ["role_not_allowed"]
+    assert await home_requests.count_documents({}) == 0
+
+    code = await register(client)
+    read = await client.get(f"{PATH}/{code}", headers=auth(WARD, Role.AUDITOR))
+    assert read.status_code == 200
+    assert read.json()["request_code"] == code
+
+
+# --- reading -------------------------------------------------------------------
+
+
+async def test_reading_needs_a_credential(client):
+    code = await register(client)
+    response = await client.get(f"{PATH}/{code}")
+    assert response.status_code == 401
+
+
+async def test_an_unknown_code_is_404(client):
+    response = await client.get(f"{PATH}/GD-ZZZZZZZ", headers=auth(WARD))
+    assert response.status_code == 404
+    [error] = response.json()["errors"]
+    assert error["code"] == "request_not_found"
+    assert VIETNAMESE.search(error["message"])
+
+
+async def test_a_request_of_another_ward_reads_as_absent(client):
+    code = await register(client)
+
+    across = await client.get(f"{PATH}/{code}", headers=auth(OTHER_WARD))
+    unknown = await client.get(f"{PATH}/GD-ZZZZZZZ", headers=auth(OTHER_WARD))
+
+    assert across.status_code == 404
+    assert across.json() == unknown.json()  # nothing tells an existing code from a made-up one
+    assert code not in across.text
+    # The own ward still sees it.
+    assert (await client.get(f"{PATH}/{code}", headers=auth(WARD))).status_code == 200
+
+
+# --- visits --------------------------------------------------------------------
+
+
+async def scheduled(client, code: str) -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        view = (await client.get(f"{PATH}/{code}", headers=auth(WARD))).json()
+        return view if view["status"] == "visit_scheduled" else None
+
+    return await eventually(check, f"{code} shows its visit")
+
+
+async def test_a_scheduled_visit_shows_in_the_request_status(client, rabbitmq_url, topology):
+    code = await register(client)
+    starts_at = datetime.combine(today() + timedelta(days=4), datetime.min.time(), HCM).replace(hour=8, minute=30)
+    visit = visit_for(code, starts_at)
+
+    await publish_event(rabbitmq_url, topology, visit)
+    view = await scheduled(client, code)
+
+    assert view["request_code"] == code
+    assert view["visit"]["officer_name"] == "Lê Văn Giang"
+    assert view["visit"]["leader_name"] == "Đông Đức Hợp"
+    assert datetime.fromisoformat(view["visit"]["starts_at"]) == starts_at
+    assert datetime.fromisoformat(view["visit"]["ends_at"]) == starts_at + timedelta(hours=1)
+    # Phones of the officer and leader are not exposed on the citizen's status page.
+    assert "0900000001" not in json.dumps(view) and "0900000004" not in json.dumps(view)
+
+    # The same event delivered again changes nothing. Another request's visit, published after
+    # it on the same queue, tells when the duplicate has been handled.
+    later = await register(client)
+    await publish_event(rabbitmq_url, topology, visit)
+    await publish_event(rabbitmq_url, topology, visit_for(later, starts_at + timedelta(hours=2), "Trần Thị Hoa"))
+    assert (await scheduled(client, later))["visit"]["officer_name"] == "Trần Thị Hoa"
+
+    again = (await client.get(f"{PATH}/{code}", headers=auth(WARD))).json()
+    assert again == view
+    assert await queued(rabbitmq_url, topology.dead_letter_queue("intake").name) == []
+
+
+async def test_a_visit_for_an_unknown_request_is_dead_lettered(client, rabbitmq_url, topology, home_requests):
+    visit = visit_for("GD-ZZZZZZZ", datetime.now(HCM) + timedelta(days=2))
+
+    await publish_event(rabbitmq_url, topology, visit)
+
+    async def dead_lettered() -> list[dict[str, Any]]:
+        return bodies(await queued(rabbitmq_url, topology.dead_letter_queue("intake").name))
+
+    dead = await eventually(dead_lettered, "the visit reaches intake's dead-letter queue")
+    assert [b["id"] for b in dead] == [str(visit.id)]
+    assert await home_requests.count_documents({}) == 0
+    assert (await client.get(f"{PATH}/GD-ZZZZZZZ", headers=auth(WARD))).status_code == 404
+
+
+def test_settings_need_a_long_pseudonym_key(service_settings, monkeypatch):
+    monkeypatch.setenv("INTAKE_PSEUDONYM_KEY", "too-short")
+    with pytest.raises(ValueError):
+        IntakeSettings()

@@ -1,0 +1,115 @@
+"""What notify says, to whom: the rendered Vietnamese messages of a home visit."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from gandan.notify.domain import Contact, centre_of, visit_messages, when
+from gandan.shared.events import RecipientRole
+
+CITIZEN_PHONE, OFFICER_PHONE, LEADER_PHONE = "0912345678", "0983111222", "0978333444"
+ADDRESS = "Số 12 ngõ 3, Thanh Xá"
+PHONE_LIKE = re.compile(r"\d{9,}")
+
+
+@pytest.fixture
+def contact(samples) -> Contact:
+    c = samples.contact()
+    return Contact(c.request_code, c.name, c.phone, c.address, c.residential_group)
+
+
+def by_role(messages):
+    return {m.recipient_role: m for m in messages}
+
+
+def test_three_messages_one_for_each_person_of_the_visit(samples, contact):
+    messages = visit_messages(samples.visit(), contact, "Phường Thạch Khôi")
+
+    assert [(m.recipient_role, m.recipient_name, m.phone, m.template) for m in messages] == [
+        (RecipientRole.CITIZEN, "Nguyễn Thị Lan", CITIZEN_PHONE, "visit_appointment_citizen.v1"),
+        (RecipientRole.OFFICER, "Lê Văn Giang", OFFICER_PHONE, "visit_assignment_officer.v1"),
+        (RecipientRole.GROUP_LEADER, "Đông Đức Hợp", LEADER_PHONE, "visit_assignment_leader.v1"),
+    ]
+    for message in messages:
+        assert "$" not in message.text  # every placeholder filled
+        assert "Đăng ký khai tử" in message.text
+        assert "Mã yêu cầu: GD-AB12CD3." in message.text
+        assert "08:00 thứ Hai, 30/11/2026" in message.text  # 01:00 UTC is 08:00 in Vietnam
+
+
+def test_the_citizen_is_told_when_who_comes_and_for_what(samples, contact):
+    citizen = by_role(visit_messages(samples.visit(), contact, "Phường Thạch Khôi"))[RecipientRole.CITIZEN]
+
+    assert citizen.text == (
+        "Kính gửi ông/bà Nguyễn Thị Lan: Trung tâm Phục vụ hành chính công phường Thạch Khôi hẹn đến nhà "
+        "ông/bà lúc 08:00 thứ Hai, 30/11/2026 để hỗ trợ thủ tục \"Đăng ký khai tử\". Cán bộ Lê Văn Giang "
+        "cùng ông/bà Đông Đức Hợp (tổ dân phố Thanh Xá) sẽ đến. Mã yêu cầu: GD-AB12CD3."
+    )
+    # Names only: no staff phone number, and the citizen's own address is not repeated to them.
+    assert not PHONE_LIKE.search(citizen.text)
+    assert ADDRESS not in citizen.text
+
+
+def test_the_officer_gets_the_address_and_the_leaders_phone(samples, contact):
+    officer = by_role(visit_messages(samples.visit(), contact, "Phường Thạch Khôi"))[RecipientRole.OFFICER]
+
+    assert officer.text.startswith("Phân công: đồng chí Lê Văn Giang đến nhà ông/bà Nguyễn Thị Lan, ")
+    assert ADDRESS in officer.text
+    assert "tổ dân phố Thanh Xá" in officer.text
+    assert f"cùng ông/bà Đông Đức Hợp ({LEADER_PHONE})" in officer.text
+    assert OFFICER_PHONE not in officer.text
+    assert CITIZEN_PHONE not in officer.text
+
+
+def test_the_group_leader_gets_the_address_and_the_officers_phone(samples, contact):
+    leader = by_role(visit_messages(samples.visit(), contact, "Phường Thạch Khôi"))[RecipientRole.GROUP_LEADER]
+
+    assert leader.text.startswith("Đề nghị ông/bà Đông Đức Hợp cùng cán bộ Lê Văn Giang (0983111222) đến nhà ")
+    assert f"ông/bà Nguyễn Thị Lan, {ADDRESS} lúc 08:00 thứ Hai, 30/11/2026" in leader.text
+    assert LEADER_PHONE not in leader.text
+    assert CITIZEN_PHONE not in leader.text
+
+
+def test_without_a_known_ward_name_the_centre_is_named_generically(samples, contact):
+    citizen = by_role(visit_messages(samples.visit(), contact, None))[RecipientRole.CITIZEN]
+
+    assert "Kính gửi ông/bà Nguyễn Thị Lan: Trung tâm Phục vụ hành chính công hẹn đến nhà" in citizen.text
+
+
+@pytest.mark.parametrize(
+    ("ward_name", "centre"),
+    [
+        ("Phường Thạch Khôi", "Trung tâm Phục vụ hành chính công phường Thạch Khôi"),
+        ("Xã Hồng Châu", "Trung tâm Phục vụ hành chính công xã Hồng Châu"),
+        (None, "Trung tâm Phục vụ hành chính công"),
+        ("", "Trung tâm Phục vụ hành chính công"),
+    ],
+)
+def test_centre_of_lowercases_the_kind_of_ward_inside_a_sentence(ward_name, centre):
+    assert centre_of(ward_name) == centre
+
+
+@pytest.mark.parametrize(
+    ("moment", "shown"),
+    [
+        (datetime(2026, 11, 30, 1, 0, tzinfo=UTC), "08:00 thứ Hai, 30/11/2026"),
+        # Late evening in UTC is already the next day, and the next weekday, in Vietnam.
+        (datetime(2026, 11, 30, 17, 30, tzinfo=UTC), "00:30 thứ Ba, 01/12/2026"),
+        (datetime(2026, 6, 13, 1, 0, tzinfo=UTC), "08:00 thứ Bảy, 13/06/2026"),
+        (datetime(2026, 6, 14, 7, 15, tzinfo=UTC), "14:15 Chủ nhật, 14/06/2026"),
+        # Whatever offset the time comes with, it is shown in Vietnam's time.
+        (datetime(2026, 12, 2, 9, 0, tzinfo=timezone(timedelta(hours=9))), "07:00 thứ Tư, 02/12/2026"),
+    ],
+)
+def test_when_is_in_vietnams_time_with_a_vietnamese_weekday(moment, shown):
+    assert when(moment) == shown
+
+
+def test_a_visit_late_in_the_utc_day_is_announced_for_the_local_day(samples, contact):
+    visit = samples.visit(starts_at=datetime(2026, 11, 30, 17, 30, tzinfo=UTC))
+
+    for message in visit_messages(visit, contact, "Phường Thạch Khôi"):
+        assert "00:30 thứ Ba, 01/12/2026" in message.text

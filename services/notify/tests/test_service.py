@@ -1,0 +1,108 @@
+"""notify running against the real broker and database: events in, messages out, evidence published."""
+
+from __future__ import annotations
+
+import json
+
+from gandan.notify.app import build
+from gandan.shared.auth import Role
+from gandan.shared.testing import auth, queued, serving
+from gandan.shared.topology import Topology
+
+WARD, OTHER_WARD = "11002", "00004"
+
+
+async def test_a_scheduled_visit_is_announced_to_citizen_officer_and_leader(
+    service_settings, namespace, rabbitmq_url, samples, publish, wait_for
+):
+    contact, visit = samples.envelopes(WARD)
+    service, app = build()
+
+    async with serving(service, app) as client:
+        await publish(contact)
+        await publish(visit)
+
+        async def listing():
+            return (await client.get("/v1/messages", headers=auth(WARD, Role.STAFF))).json()["messages"]
+
+        messages = await wait_for(listing, lambda ms: len(ms) == 3 and all(m["status"] == "sent" for m in ms))
+
+        # The audit queue gets what was published: our two events and notify's three notification.sent.
+        audit_queue = Topology(namespace).queue("audit").name
+        seen: list[dict] = []
+
+        async def drained():
+            seen.extend(json.loads(m.body) for m in await queued(rabbitmq_url, audit_queue))
+            return seen
+
+        await wait_for(drained, lambda s: sum(e["type"] == "notification.sent" for e in s) >= 3)
+
+        other_ward = await client.get("/v1/messages", headers=auth(OTHER_WARD, Role.STAFF))
+        anonymous = await client.get("/v1/messages")
+        citizen = await client.get("/v1/messages", headers=auth(WARD, Role.CITIZEN))
+        auditor = await client.get("/v1/messages", headers=auth(WARD, Role.AUDITOR))
+        by_code = await client.get(
+            "/v1/messages", params={"request_code": "GD-OTHER00"}, headers=auth(WARD, Role.STAFF)
+        )
+
+    roles = {m["recipient_role"]: m for m in messages}
+    assert set(roles) == {"citizen", "officer", "group_leader"}
+    assert {r: m["phone"] for r, m in roles.items()} == {
+        "citizen": "091****678",
+        "officer": "098****222",
+        "group_leader": "097****444",
+    }
+    for m in messages:
+        assert m["status"] == "sent"
+        assert m["channel"] == "sandbox"
+        assert m["request_code"] == "GD-AB12CD3"
+        assert m["sent_at"] is not None
+        assert "Mã yêu cầu: GD-AB12CD3." in m["text"]
+        assert "08:00 thứ Hai, 30/11/2026" in m["text"]
+    assert roles["citizen"]["recipient_name"] == "Nguyễn Thị Lan"
+    assert roles["citizen"]["text"].startswith(
+        "Kính gửi ông/bà Nguyễn Thị Lan: Trung tâm Phục vụ hành chính công phường Thạch Khôi hẹn đến nhà"
+    )
+    assert roles["officer"]["text"].startswith("Phân công: đồng chí Lê Văn Giang")
+    assert roles["group_leader"]["text"].startswith("Đề nghị ông/bà Đông Đức Hợp")
+
+    types = sorted(e["type"] for e in seen)
+    assert types == ["contact.registered", *["notification.sent"] * 3, "visit.scheduled"]
+    sent = [e for e in seen if e["type"] == "notification.sent"]
+    assert {e["data"]["message_id"] for e in sent} == {m["message_id"] for m in messages}
+    assert {e["data"]["recipient_role"] for e in sent} == {"citizen", "officer", "group_leader"}
+    for e in sent:
+        assert e["producer"] == "notify"
+        assert e["ward_code"] == WARD
+        assert e["causation_id"] == str(visit.id)
+        assert e["correlation_id"] == str(visit.correlation_id)
+        assert e["data"]["channel"] == "sandbox"
+
+    assert other_ward.status_code == 200
+    assert other_ward.json() == {"messages": []}
+    assert anonymous.status_code == 401
+    assert anonymous.json()["errors"][0]["code"] == "missing_credential"
+    assert citizen.status_code == 403
+    assert auditor.status_code == 200
+    assert len(auditor.json()["messages"]) == 3
+    assert by_code.json() == {"messages": []}
+
+
+async def test_a_visit_that_arrives_before_its_contact_is_announced_once_the_contact_is_known(
+    service_settings, namespace, rabbitmq_url, samples, publish, wait_for
+):
+    contact, visit = samples.envelopes(WARD)
+    service, app = build()
+
+    async with serving(service, app) as client:
+        await publish(visit)
+        await publish(contact)
+
+        async def listing():
+            return (await client.get("/v1/messages", headers=auth(WARD, Role.STAFF))).json()["messages"]
+
+        messages = await wait_for(listing, lambda ms: len(ms) == 3 and all(m["status"] == "sent" for m in ms))
+
+    assert len(messages) == 3
+    assert {m["status"] for m in messages} == {"sent"}
+    assert await queued(rabbitmq_url, Topology(namespace).dead_letter_queue("notify").name) == []

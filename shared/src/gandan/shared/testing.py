@@ -1,0 +1,182 @@
+"""Test fixtures for every service: real RabbitMQ and MongoDB, isolated per test.
+
+Where the servers come from, in order:
+1. `RABBITMQ_URL` / `MONGODB_URL` from the environment;
+2. testcontainers, where a Docker engine answers;
+3. the local RabbitMQ (127.0.0.1:5672), and a throwaway SecantusDB started here.
+
+Each test gets its own namespace: its own exchanges, queues and databases,
+deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import aio_pika
+import httpx
+import pytest
+from fastapi import FastAPI
+from pymongo import MongoClient
+
+from gandan.shared.auth import Role, issue_token
+from gandan.shared.service import Service
+from gandan.shared.topology import Topology
+
+AUTH_SECRET = "test-only-secret-" + "0123456789" * 4
+PSEUDONYM_KEY = "test-only-pseudonym-key-" + "9876543210" * 4
+SERVICES = ("intake", "dispatch", "notify", "audit")
+
+
+def token(ward_code: str = "11002", role: Role = Role.STAFF, secret: str = AUTH_SECRET) -> str:
+    return issue_token(secret, ward_code=ward_code, role=role, subject="test", valid_for=timedelta(hours=1))
+
+
+def auth(ward_code: str = "11002", role: Role = Role.STAFF) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(ward_code, role)}"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _docker_engine() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> Iterator[str]:
+    if url := os.environ.get("RABBITMQ_URL"):
+        yield url
+    elif _docker_engine():
+        from testcontainers.rabbitmq import RabbitMqContainer
+
+        with RabbitMqContainer("rabbitmq:3.13-management") as rabbit:
+            yield f"amqp://guest:guest@{rabbit.get_container_host_ip()}:{rabbit.get_exposed_port(5672)}/"
+    else:
+        if not _reachable("127.0.0.1", 5672):
+            pytest.fail("no RabbitMQ: set RABBITMQ_URL, run Docker, or start the local server (rabbitmq-server -detached)")
+        yield "amqp://guest:guest@127.0.0.1:5672/"
+
+
+@pytest.fixture(scope="session")
+def mongodb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if url := os.environ.get("MONGODB_URL"):
+        yield url
+    elif _docker_engine():
+        from testcontainers.mongodb import MongoDbContainer
+
+        with MongoDbContainer("mongo:8") as mongo:
+            yield mongo.get_connection_url()
+    else:
+        port = free_port()
+        server = shutil.which("secantusd-py", path=str(Path(sys.executable).parent)) or "secantusd-py"
+        log = tmp_path_factory.mktemp("secantus") / "server.log"
+        with log.open("w") as out:
+            process = subprocess.Popen(
+                [server, "--host", "127.0.0.1", "--port", str(port), "--storage-path", ":memory:", "--log-level", "WARNING"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 30
+        while not _reachable("127.0.0.1", port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"SecantusDB did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        try:
+            yield f"mongodb://127.0.0.1:{port}/"
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.fixture
+async def namespace(rabbitmq_url: str, mongodb_url: str) -> AsyncIterator[str]:
+    """A prefix of this test's own: exchanges, queues and databases are deleted afterwards."""
+    name = "t" + uuid.uuid4().hex[:12]
+    yield name
+    topology = Topology(name)
+    connection = await aio_pika.connect(rabbitmq_url)
+    async with connection:
+        channel = await connection.channel()
+        for queue in topology.queue_names():
+            await channel.queue_delete(queue)
+        for exchange in topology.exchange_names():
+            await channel.exchange_delete(exchange)
+    with MongoClient(mongodb_url) as client:
+        for service in SERVICES:
+            client.drop_database(f"{name}_{service}")
+
+
+@pytest.fixture
+def service_env(namespace: str, rabbitmq_url: str, mongodb_url: str) -> dict[str, str]:
+    """The environment a service of this test's namespace runs with."""
+    return {
+        "RABBITMQ_URL": rabbitmq_url,
+        "MONGODB_URL": mongodb_url,
+        "GANDAN_NAMESPACE": namespace,
+        "GANDAN_AUTH_SECRET": AUTH_SECRET,
+        "INTAKE_PSEUDONYM_KEY": PSEUDONYM_KEY,
+        "GANDAN_MAX_DELIVERY_ATTEMPTS": "3",
+    }
+
+
+@pytest.fixture
+def service_settings(service_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Sets the service environment, so `XxxSettings()` reads this test's servers and names."""
+    for key, value in service_env.items():
+        monkeypatch.setenv(key, value)
+    return service_env
+
+
+@asynccontextmanager
+async def serving(service: Service, app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Run a service in this process against the real servers; talk to its HTTP API."""
+    async with service.running():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+async def queued(rabbitmq_url: str, queue: str) -> list[aio_pika.abc.AbstractIncomingMessage]:
+    """Take every message waiting in a queue (acking them), to see what was published."""
+    messages = []
+    connection = await aio_pika.connect(rabbitmq_url)
+    async with connection:
+        channel = await connection.channel()
+        declared = await channel.get_queue(queue, ensure=True)
+        while (message := await declared.get(fail=False, timeout=5)) is not None:
+            await message.ack()
+            messages.append(message)
+    return messages
+
+

@@ -1,0 +1,90 @@
+from datetime import UTC, datetime, timedelta, timezone
+from uuid import uuid4
+
+import pytest
+from pydantic import ValidationError
+
+from gandan.shared.events import (
+    RequestRegistered,
+    UnknownEvent,
+    VisitScheduled,
+    caused_by,
+    parse_event,
+    parse_raw,
+    to_wire,
+)
+
+
+def test_an_event_survives_the_wire_unchanged(an_event):
+    parsed = parse_event(to_wire(an_event))
+    assert parsed == an_event
+    assert isinstance(parsed.data, RequestRegistered)
+    assert to_wire(an_event)["data"]["request_code"] == "GD-TEST001"
+
+
+def test_the_envelope_names_type_version_and_routing(an_event):
+    wire = to_wire(an_event)
+    assert (wire["type"], wire["version"], wire["ward_code"], wire["producer"]) == (
+        "request.registered",
+        1,
+        "11002",
+        "intake",
+    )
+    assert wire["causation_id"] is None
+
+
+def test_events_are_frozen(an_event):
+    with pytest.raises(ValidationError):
+        an_event.data.request_code = "other"  # type: ignore[misc]
+
+
+def test_occurred_at_is_kept_in_utc(an_event):
+    hanoi = timezone(timedelta(hours=7))
+    wire = to_wire(an_event) | {"occurred_at": datetime(2026, 12, 1, 8, 0, tzinfo=hanoi).isoformat()}
+    assert parse_event(wire).occurred_at == datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
+    assert parse_event(wire).occurred_at.utcoffset() == timedelta(0)
+
+
+def test_a_time_without_zone_is_refused(an_event):
+    with pytest.raises(ValidationError):
+        parse_event(to_wire(an_event) | {"occurred_at": "2026-12-01T08:00:00"})
+
+
+def test_an_unknown_type_or_version_is_refused(an_event):
+    with pytest.raises(UnknownEvent):
+        parse_event(to_wire(an_event) | {"version": 99})
+    with pytest.raises(UnknownEvent):
+        parse_event(to_wire(an_event) | {"type": "request.exploded"})
+
+
+def test_data_with_fields_outside_the_contract_is_refused(an_event):
+    wire = to_wire(an_event)
+    wire["data"] = wire["data"] | {"cccd": "001234567890"}
+    with pytest.raises(ValidationError):
+        parse_event(wire)
+
+
+def test_audit_can_read_any_envelope_without_knowing_its_data(an_event):
+    wire = to_wire(an_event) | {"type": "something.new", "data": {"x": 1}}
+    assert parse_raw(wire).data == {"x": 1}
+
+
+def test_a_caused_event_keeps_ward_and_correlation_and_names_its_cause(an_event):
+    visit = VisitScheduled.model_validate(
+        {
+            "request_code": "GD-TEST001",
+            "visit_id": "v1",
+            "starts_at": "2026-12-01T01:00:00Z",
+            "ends_at": "2026-12-01T02:00:00Z",
+            "residential_group": "Thanh Xá",
+            "procedure": "Chứng thực bản sao",
+            "field": "chung_thuc",
+            "officer": {"staff_id": "tk-03", "name": "Lê Văn Giang", "phone": "0900000001"},
+            "leader": {"name": "Đông Đức Hợp", "roles": ["to_truong"], "phone": "0900000002"},
+        }
+    )
+    effect = caused_by(an_event, visit, producer="dispatch")
+    assert effect.correlation_id == an_event.correlation_id
+    assert effect.causation_id == an_event.id
+    assert effect.ward_code == an_event.ward_code
+    assert effect.id not in {an_event.id, uuid4()}

@@ -1,0 +1,138 @@
+"""The delivery guarantees, on the real broker."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import aio_pika
+import pytest
+from aio_pika.exceptions import DeliveryError
+from faststream.rabbit import RabbitBroker
+
+from gandan.shared.events import RequestRegistered, to_wire
+from gandan.shared.messaging import ALL_EVENTS, EventPublisher, create_broker, subscribe
+from gandan.shared.settings import ServiceSettings
+from gandan.shared.testing import queued
+from gandan.shared.topology import Topology, declare_topology
+
+from .conftest import request_registered
+
+
+@pytest.fixture
+async def broker(service_settings) -> AsyncIterator[RabbitBroker]:
+    broker = create_broker(ServiceSettings(), "test")
+    yield broker
+    await broker.stop()
+
+
+async def start(broker: RabbitBroker, topology: Topology) -> None:
+    await broker.connect()
+    await declare_topology(broker, topology)
+    await broker.start()
+
+
+async def wait_for(condition, seconds: float = 10.0) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+async def test_an_event_reaches_every_queue_bound_to_its_type(broker, namespace, rabbitmq_url):
+    topology = Topology(namespace)
+    publisher = EventPublisher(broker, topology, [RequestRegistered])
+    await start(broker, topology)
+    event = request_registered()
+    await publisher.publish(event)
+
+    for service in ("dispatch", "audit"):
+        [message] = await queued(rabbitmq_url, topology.queue(service).name)
+        assert json.loads(message.body)["id"] == str(event.id)
+        assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+        assert message.message_id == str(event.id)
+    assert await queued(rabbitmq_url, topology.queue("notify").name) == []
+
+
+async def test_an_event_no_queue_takes_is_an_error_not_a_silent_loss(broker, namespace):
+    topology = Topology(namespace)
+    publisher = EventPublisher(broker, topology, [RequestRegistered])
+    await broker.connect()
+    await broker.declare_exchange(topology.events)  # the exchange, but no queue bound to it
+    with pytest.raises(DeliveryError):
+        await publisher.publish(request_registered())
+
+
+async def test_an_event_that_keeps_failing_is_tried_then_dead_lettered(broker, namespace, rabbitmq_url):
+    topology = Topology(namespace)
+    attempts: list[str] = []
+
+    async def always_fails(event) -> None:
+        attempts.append(str(event.id))
+        raise RuntimeError("the database is away")
+
+    subscribe(broker, topology, "audit", {ALL_EVENTS: always_fails}, max_attempts=3)
+    publisher = EventPublisher(broker, topology, [RequestRegistered])
+    await start(broker, topology)
+    event = request_registered()
+    await publisher.publish(event)
+
+    dead: list[aio_pika.abc.AbstractIncomingMessage] = []
+
+    async def dead_lettered() -> None:
+        while not dead:
+            dead.extend(await queued(rabbitmq_url, topology.dead_letter_queue("audit").name))
+            await asyncio.sleep(0.1)
+
+    await asyncio.wait_for(dead_lettered(), 15)
+    assert attempts == [str(event.id)] * 3
+    assert json.loads(dead[0].body) == to_wire(event)
+
+
+async def test_an_event_that_fails_once_is_handled_on_the_next_attempt(broker, namespace, rabbitmq_url):
+    topology = Topology(namespace)
+    attempts: list[str] = []
+    handled: list[str] = []
+
+    async def fails_first_time(event) -> None:
+        attempts.append(str(event.id))
+        if len(attempts) == 1:
+            raise RuntimeError("passing outage")
+        handled.append(str(event.id))
+
+    subscribe(broker, topology, "audit", {ALL_EVENTS: fails_first_time}, max_attempts=3)
+    publisher = EventPublisher(broker, topology, [RequestRegistered])
+    await start(broker, topology)
+    event = request_registered()
+    await publisher.publish(event)
+
+    await wait_for(lambda: handled)
+    await asyncio.sleep(0.5)
+    assert handled == [str(event.id)]
+    assert len(attempts) == 2
+    assert await queued(rabbitmq_url, topology.dead_letter_queue("audit").name) == []
+
+
+async def test_a_message_that_is_not_an_event_goes_straight_to_the_dead_letters(broker, namespace, rabbitmq_url):
+    topology = Topology(namespace)
+    calls: list[object] = []
+
+    async def handler(event) -> None:
+        calls.append(event)
+
+    subscribe(broker, topology, "dispatch", {"request.registered": handler}, max_attempts=3)
+    await start(broker, topology)
+    connection = await aio_pika.connect(rabbitmq_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(topology.events.name)
+        await exchange.publish(aio_pika.Message(b'{"hello": 1}'), routing_key="request.registered")
+
+    dead: list[aio_pika.abc.AbstractIncomingMessage] = []
+    for _ in range(100):
+        dead.extend(await queued(rabbitmq_url, topology.dead_letter_queue("dispatch").name))
+        if dead:
+            break
+        await asyncio.sleep(0.1)
+    assert [json.loads(m.body) for m in dead] == [{"hello": 1}]
+    assert calls == []

@@ -1,0 +1,143 @@
+"""One home-service request travels intake → dispatch → notify → audit, on the real broker
+and database, with the four services as separate processes started the way `gandan-up` does."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import holidays
+import httpx
+import pytest
+
+from gandan.shared.clock import LOCAL_TZ, utcnow
+from gandan.shared.testing import auth, free_port
+
+SERVICES = ("intake", "dispatch", "notify", "audit")
+
+
+@pytest.fixture
+def system(service_env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, int]]:
+    ports = {name: free_port() for name in SERVICES}
+    env = os.environ | service_env | {f"{n.upper()}_HTTP_PORT": str(p) for n, p in ports.items()}
+    log = (tmp_path / "system.log").open("w")
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "gandan.shared.launcher", "--data-dir", str(tmp_path / "data")],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield ports
+    finally:
+        launcher.send_signal(signal.SIGINT)  # what Ctrl-C does
+        try:
+            code = launcher.wait(60)
+        finally:
+            launcher.kill()
+            log.close()
+        output = (tmp_path / "system.log").read_text()
+        assert code == 0, output[-4000:]
+        assert "stopped" in output
+
+
+async def until(check, seconds: float = 60.0):
+    """Poll `check` until it returns something truthy."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        try:
+            if result := await check():
+                return result
+        except httpx.TransportError:
+            pass
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("not reached in time")
+        await asyncio.sleep(0.25)
+
+
+def next_working_day(day: date) -> date:
+    days_off = holidays.country_holidays("VN", years=[day.year, day.year + 1])
+    while day.weekday() >= 5 or day in days_off:
+        day += timedelta(days=1)
+    return day
+
+
+async def test_a_home_request_becomes_a_visit_three_messages_and_its_evidence(system):
+    url = {name: f"http://127.0.0.1:{port}" for name, port in system.items()}
+    staff = auth("11002")
+    preferred = utcnow().astimezone(LOCAL_TZ).date() + timedelta(days=3)
+    visit_day = next_working_day(preferred)
+
+    async with httpx.AsyncClient(timeout=10) as client:
+
+        async def all_ready() -> bool:
+            answers = [await client.get(f"{u}/health/ready") for u in url.values()]
+            return all(a.status_code == 200 for a in answers)
+
+        await until(all_ready, 90)
+
+        answer = await client.post(
+            f"{url['intake']}/v1/home-requests",
+            headers=staff,
+            json={
+                "name": "Nguyễn Thị Hoa",
+                "phone": "0912 345 678",
+                "ward_code": "11002",
+                "residential_group": "Qua Bộ",
+                "address": "Số 5, Qua Bộ, phường Thạch Khôi",
+                "category": "nguoi_gia_yeu_co_don",
+                "procedure": "Chứng thực bản sao từ bản chính",
+                "field": "chung_thuc",
+                "preferred_date": preferred.isoformat(),
+                "time_window": "afternoon",
+                "result_delivery": "post",
+            },
+        )
+        assert answer.status_code == 202, answer.text
+        code = answer.json()["request_code"]
+
+        expected_types = [
+            "contact.registered",
+            "request.registered",
+            "visit.scheduled",
+            "notification.sent",
+            "notification.sent",
+            "notification.sent",
+        ]
+
+        async def complete_trail():
+            trail = await client.get(f"{url['audit']}/v1/requests/{code}/trail", headers=staff)
+            if trail.status_code == 200 and len(trail.json()["events"]) == len(expected_types):
+                return trail.json()["events"]
+            return None
+
+        events = await until(complete_trail)
+        assert [e["type"] for e in events] == expected_types
+        assert len({e["correlation_id"] for e in events}) == 1
+        visit = events[2]
+        assert visit["causation_id"] == events[1]["event_id"]
+        assert all(e["causation_id"] == visit["event_id"] for e in events[3:])
+        assert "0912345678" not in str(events)
+
+        messages = (await client.get(f"{url['notify']}/v1/messages", headers=staff, params={"request_code": code})).json()[
+            "messages"
+        ]
+        by_role = {m["recipient_role"]: m for m in messages}
+        assert set(by_role) == {"citizen", "officer", "group_leader"}
+        assert all(m["status"] == "sent" for m in messages)
+        when = f"14:00 {['thứ Hai', 'thứ Ba', 'thứ Tư', 'thứ Năm', 'thứ Sáu'][visit_day.weekday()]}, {visit_day:%d/%m/%Y}"
+        citizen, officer, leader = by_role["citizen"], by_role["officer"], by_role["group_leader"]
+        assert citizen["text"].startswith("Kính gửi ông/bà Nguyễn Thị Hoa")
+        assert when in citizen["text"] and "Lê Văn Giang" in citizen["text"] and "Nguyễn Văn Hiện" in citizen["text"]
+        assert officer["recipient_name"] == "Lê Văn Giang" and when in officer["text"]
+        assert "Số 5, Qua Bộ" in officer["text"] and "Nguyễn Thị Hoa" in officer["text"]
+        assert leader["recipient_name"] == "Nguyễn Văn Hiện" and when in leader["text"]
+        assert citizen["phone"] == "091****678"
+
+        status = (await client.get(f"{url['intake']}/v1/home-requests/{code}", headers=staff)).json()
+        assert status["status"] == "visit_scheduled"
+        assert status["visit"]["officer_name"] == "Lê Văn Giang"
