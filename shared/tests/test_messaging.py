@@ -113,26 +113,37 @@ async def test_an_event_that_fails_once_is_handled_on_the_next_attempt(broker, n
     assert await queued(rabbitmq_url, topology.dead_letter_queue("audit").name) == []
 
 
-async def test_a_message_that_is_not_an_event_goes_straight_to_the_dead_letters(broker, namespace, rabbitmq_url):
+@pytest.mark.parametrize("body", [b'{"hello": 1}', b"[1, 2]", b"plain text", b'{"hello": 1', b""])
+async def test_a_message_that_is_not_an_event_goes_straight_to_the_dead_letters(
+    body, broker, namespace, rabbitmq_url
+):
     topology = Topology(namespace)
-    calls: list[object] = []
+    handled: list[str] = []
 
     async def handler(event) -> None:
-        calls.append(event)
+        handled.append(str(event.id))
 
     subscribe(broker, topology, "dispatch", {"request.registered": handler}, max_attempts=3)
     await start(broker, topology)
+    event = request_registered()
     connection = await aio_pika.connect(rabbitmq_url)
     async with connection:
         channel = await connection.channel()
         exchange = await channel.get_exchange(topology.events.name)
-        await exchange.publish(aio_pika.Message(b'{"hello": 1}'), routing_key="request.registered")
+        for _ in range(3):  # more than one, so a stuck message would show
+            await exchange.publish(
+                aio_pika.Message(body, content_type="application/json"), routing_key="request.registered"
+            )
+        await exchange.publish(
+            aio_pika.Message(json.dumps(to_wire(event)).encode(), content_type="application/json"),
+            routing_key="request.registered",
+        )
 
     dead: list[aio_pika.abc.AbstractIncomingMessage] = []
     for _ in range(100):
         dead.extend(await queued(rabbitmq_url, topology.dead_letter_queue("dispatch").name))
-        if dead:
+        if len(dead) == 3 and handled:
             break
         await asyncio.sleep(0.1)
-    assert [json.loads(m.body) for m in dead] == [{"hello": 1}]
-    assert calls == []
+    assert [m.body for m in dead] == [body] * 3
+    assert handled == [str(event.id)]

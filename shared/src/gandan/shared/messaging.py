@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
@@ -17,9 +18,9 @@ from typing import Any
 from aiormq.abc import ConfirmationFrameType
 from faststream import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker
+from faststream.message import StreamMessage
 from faststream.rabbit.annotations import RabbitMessage
 from pamqp.commands import Basic
-from pydantic import ValidationError
 
 from gandan.shared.events import Envelope, EventData, UnknownEvent, parse_event, parse_raw, to_wire
 from gandan.shared.logs import correlation, log_fields
@@ -118,17 +119,19 @@ def subscribe(
         queue,
         topology.events,
         ack_policy=AckPolicy.MANUAL,
+        decoder=_undecoded,
         title=f"{queue.name}:consume",
         description=f"Events for {service}: {', '.join(handlers)}",
     )
-    async def on_event(body: dict[str, Any], message: RabbitMessage) -> None:
+    async def on_event(raw: bytes, message: RabbitMessage) -> None:
         try:
+            body = json.loads(raw)
             if ALL_EVENTS in handlers:
                 envelope, handler = parse_raw(body), handlers[ALL_EVENTS]
             else:
                 envelope = parse_event(body)
                 handler = handlers[envelope.type]
-        except (ValidationError, UnknownEvent, KeyError, TypeError, AttributeError) as error:
+        except (ValueError, UnknownEvent, KeyError, TypeError, AttributeError) as error:
             # It will never parse: retrying cannot help. The dead-letter queue keeps it.
             logger.error("rejected an event that is not ours", extra=log_fields(reason=str(error)[:500]))
             await message.reject(requeue=False)
@@ -142,6 +145,12 @@ def subscribe(
                 await _retry_or_dead_letter(broker, queue.name, body, message, attempt, max_attempts, envelope)
                 return
             await message.ack()
+
+
+async def _undecoded(message: StreamMessage[Any]) -> bytes:
+    # The handler parses the body itself, so a body that is not JSON, or not an
+    # object, is rejected to the dead letters instead of failing before any ack.
+    return message.body
 
 
 async def _retry_or_dead_letter(

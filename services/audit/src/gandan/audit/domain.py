@@ -22,7 +22,7 @@ def minimised(value: Any) -> Any:
 
 
 def _minimise_field(key: str, value: Any) -> Any:
-    if key == "phone" or key.endswith("_phone"):
+    if (key == "phone" or key.endswith("_phone")) and value is not None:
         return mask(str(value))
     if key == "address":
         return _LEFT_OUT

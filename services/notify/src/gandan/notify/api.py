@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, BaseModel
 from gandan.notify.repository import NotifyRepository
 from gandan.shared.auth import Credential, Role, require
 from gandan.shared.events import Channel, RecipientRole
-from gandan.shared.phone import mask
+from gandan.shared.phone import mask, mask_in_text
 
 
 class MessageView(BaseModel):
@@ -18,7 +18,7 @@ class MessageView(BaseModel):
     request_code: str
     recipient_role: RecipientRole
     recipient_name: str
-    phone: str  # masked: the list is for following up, not for copying numbers
+    phone: str  # masked, in the text too: the list is for following up, not for copying numbers
     channel: Channel
     template: str
     text: str
@@ -54,7 +54,7 @@ def messages_router(repository: NotifyRepository) -> APIRouter:
                     phone=mask(d["phone"]),
                     channel=d["channel"],
                     template=d["template"],
-                    text=d["text"],
+                    text=mask_in_text(d["text"]),
                     status=d["status"],
                     created_at=d["created_at"],
                     sent_at=d.get("sent_at"),

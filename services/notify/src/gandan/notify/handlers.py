@@ -86,6 +86,10 @@ async def send_due_messages(
             provider_message_id = await channel.send(outgoing)
         except DeliveryFailed as failure:
             await _record_failure(repository, document, failure)
+        except Exception as error:
+            # An adapter's unforeseen error is treated as temporary: retried with pauses, then given up.
+            logger.exception("channel raised an unexpected error", extra=log_fields(message_id=document["_id"]))
+            await _record_failure(repository, document, DeliveryFailed(repr(error), permanent=False))
         else:
             sent = NotificationSent(
                 message_id=document["_id"],

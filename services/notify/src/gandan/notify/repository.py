@@ -78,5 +78,6 @@ class NotifyRepository:
         query: Document = {"ward_code": ward_code}
         if request_code:
             query["request_code"] = request_code
-        cursor = self.messages.find(query, {"outbox": 0}).sort([("created_at", ASCENDING), ("_id", ASCENDING)])
+        # Newest first: the list is for following up on what was just sent.
+        cursor = self.messages.find(query, {"outbox": 0}).sort([("created_at", DESCENDING), ("_id", ASCENDING)])
         return [document async for document in cursor.limit(limit)]
