@@ -125,7 +125,8 @@ async def _stop(source: str, process: asyncio.subprocess.Process) -> None:
         return
     process.send_signal(signal.SIGTERM)
     try:
-        await asyncio.wait_for(process.wait(), STOP_GRACE_SECONDS)
+        async with asyncio.timeout(STOP_GRACE_SECONDS):
+            await process.wait()
     except TimeoutError:
         _say("gandan", f"{source} did not stop in {STOP_GRACE_SECONDS:.0f} s; killing it")
         process.kill()

@@ -85,17 +85,15 @@ class EventPublisher:
         publisher = self._publishers.get(body["type"])
         if publisher is None:
             raise ValueError(f"this service does not produce {body['type']}")
-        confirmation: ConfirmationFrameType | None = await asyncio.wait_for(
-            publisher.publish(
+        async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):  # a broker that is away must not hang us
+            confirmation: ConfirmationFrameType | None = await publisher.publish(
                 body,
                 message_id=str(body["id"]),
                 correlation_id=str(body["correlation_id"]),
                 headers={"event-type": body["type"], "event-version": body["version"]},
                 persist=True,
                 mandatory=True,
-            ),
-            timeout=PUBLISH_TIMEOUT_SECONDS,
-        )
+            )
         if not isinstance(confirmation, Basic.Ack):
             raise PublishNotConfirmed(f"{body['type']} {body['id']}: {confirmation!r}")
 

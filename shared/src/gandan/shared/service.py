@@ -21,7 +21,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from gandan.shared.events import EventData
 from gandan.shared.http import install_error_handlers
-from gandan.shared.logs import configure_logging
+from gandan.shared.logs import configure_logging, log_fields
 from gandan.shared.messaging import EventHandler, EventPublisher, create_broker, subscribe
 from gandan.shared.mongo import Document, connect, database
 from gandan.shared.outbox import OutboxRelay
@@ -31,6 +31,7 @@ from gandan.shared.topology import Topology, declare_topology
 logger = logging.getLogger(__name__)
 
 Hook = Callable[[], Awaitable[None]]
+STOP_WORKERS_SECONDS = 10.0
 
 
 class Service:
@@ -88,7 +89,10 @@ class Service:
         finally:
             for task in self._tasks:
                 task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            if self._tasks:
+                _, still_running = await asyncio.wait(self._tasks, timeout=STOP_WORKERS_SECONDS)
+                for task in still_running:
+                    logger.error("worker did not stop in time", extra=log_fields(worker=task.get_name()))
             await self.broker.stop()
             await self.mongo.close()
             logger.info("stopped")
@@ -96,7 +100,8 @@ class Service:
     async def ready(self) -> dict[str, bool]:
         checks = {"workers": all(not t.done() for t in self._tasks)}
         try:
-            await asyncio.wait_for(self.mongo.admin.command("ping"), timeout=2)
+            async with asyncio.timeout(2):
+                await self.mongo.admin.command("ping")
             checks["database"] = True
         except Exception:
             checks["database"] = False

@@ -31,7 +31,10 @@ class PollingWorker:
                 logger.exception("%s failed; will try again", self.name)
                 done = 0
             if done == 0:
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+                # cancellation that arrives as the wait ends, and the worker never stops.
                 try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
+                    async with asyncio.timeout(self._poll_seconds):
+                        await self._wake.wait()
                 except TimeoutError:
                     pass

@@ -35,8 +35,9 @@ class VisitRecord:
     slot: Slot
 
 
-def _claim(person: str, starts_at: datetime) -> str:
-    return f"{person}@{starts_at.isoformat()}"
+def _claim(ward_code: str, person: str, starts_at: datetime) -> str:
+    # Person keys are unique within a ward's roster only.
+    return f"{ward_code}/{person}@{starts_at.isoformat()}"
 
 
 class VisitRepository:
@@ -58,7 +59,10 @@ class VisitRepository:
             "leader_key": visit.leader_key,
             "starts_at": visit.slot.starts_at,
             "ends_at": visit.slot.ends_at,
-            "claims": [_claim(visit.officer_key, visit.slot.starts_at), _claim(visit.leader_key, visit.slot.starts_at)],
+            "claims": [
+                _claim(visit.ward_code, visit.officer_key, visit.slot.starts_at),
+                _claim(visit.ward_code, visit.leader_key, visit.slot.starts_at),
+            ],
             "outbox": pending(event),
         }
         try:
