@@ -21,7 +21,11 @@ class PollingWorker:
         self._wake.set()
 
     async def run(self) -> None:
-        while True:
+        task = asyncio.current_task()
+        assert task is not None
+        # Checked on every turn: a library may swallow our CancelledError (PyMongo's
+        # cursor loop can end quietly instead), and the worker must stop all the same.
+        while not task.cancelling():
             self._wake.clear()
             try:
                 done = await self._step()
@@ -30,7 +34,7 @@ class PollingWorker:
             except Exception:
                 logger.exception("%s failed; will try again", self.name)
                 done = 0
-            if done == 0:
+            if done == 0 and not task.cancelling():
                 # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
                 # cancellation that arrives as the wait ends, and the worker never stops.
                 try:
