@@ -6,7 +6,8 @@ export UV_PYTHON_DOWNLOADS := never
 .PHONY: run test uv sync asyncapi
 
 uv:
-	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv \
+		|| python3 -m pip install --quiet --user --break-system-packages uv
 
 sync: uv
 	$(UV) sync --frozen

@@ -88,3 +88,11 @@ def test_a_caused_event_keeps_ward_and_correlation_and_names_its_cause(an_event)
     assert effect.causation_id == an_event.id
     assert effect.ward_code == an_event.ward_code
     assert effect.id not in {an_event.id, uuid4()}
+
+
+def test_the_clock_keeps_what_a_stored_date_keeps():
+    from gandan.shared.clock import utcnow
+
+    now = utcnow()
+    assert now.tzinfo is not None and now.utcoffset() == timedelta(0)
+    assert now.microsecond % 1000 == 0

@@ -259,6 +259,38 @@ async def test_preferred_date_may_be_today_or_the_last_day_of_the_horizon(client
         assert view["preferred_date"] == day.isoformat()
 
 
+async def test_the_day_that_counts_is_vietnam_s(client, monkeypatch):
+    # 18:30 UTC on 1 June is 01:30 on 2 June in Hà Nội: 1 June is already past there.
+    now = datetime(2026, 6, 1, 18, 30, tzinfo=ZoneInfo("UTC"))
+    monkeypatch.setattr("gandan.intake.api.utcnow", lambda: now)
+
+    async def post(day: str):
+        return await client.post(PATH, json=form(preferred_date=day), headers=auth(WARD))
+
+    past = await post("2026-06-01")
+    assert past.status_code == 422
+    assert [e["code"] for e in past.json()["errors"]] == ["date_in_past"]
+    assert (await post("2026-09-01")).status_code == 422  # 91 days after 2 June
+    assert (await post("2026-08-31")).status_code == 202  # 90 days after 2 June
+    accepted = await post("2026-06-02")
+    assert accepted.status_code == 202, accepted.text
+
+    view = (await client.get(f"{PATH}/{accepted.json()['request_code']}", headers=auth(WARD))).json()
+    assert datetime.fromisoformat(view["registered_at"]) == now
+
+
+async def test_a_drawn_code_already_in_use_is_never_overwritten(client, monkeypatch):
+    first = await register(client, form(residential_group="Thanh Xá"))
+    draws = iter([first, first, "GD-BCDEFGH"])
+    monkeypatch.setattr("gandan.intake.handlers.new_request_code", lambda: next(draws))
+
+    second = await register(client, form(residential_group="Qua Bộ", time_window="afternoon"))
+
+    assert second == "GD-BCDEFGH"
+    assert (await client.get(f"{PATH}/{first}", headers=auth(WARD))).json()["time_window"] == "morning"
+    assert (await client.get(f"{PATH}/{second}", headers=auth(WARD))).json()["time_window"] == "afternoon"
+
+
 # --- bad input -----------------------------------------------------------------
 
 
@@ -347,7 +379,23 @@ async def test_a_body_that_is_not_json_is_rejected(client, home_requests):
         PATH, content=b"{not json", headers=auth(WARD) | {"Content-Type": "application/json"}
     )
     assert response.status_code == 422
-    assert [e["code"] for e in response.json()["errors"]] == ["json_invalid"]
+    [error] = response.json()["errors"]
+    assert error["code"] == "json_invalid"
+    assert VIETNAMESE.search(error["message"])
+    assert await home_requests.count_documents({}) == 0
+
+
+async def test_a_body_that_is_not_json_is_blamed_on_the_body(client):
+    response = await client.post(
+        PATH, content=b"{not json", headers=auth(WARD) | {"Content-Type": "application/json"}
+    )
+    assert [e["field"] for e in response.json()["errors"]] == ["body"]
+
+
+async def test_a_body_that_is_not_an_object_is_rejected(client, home_requests):
+    response = await client.post(PATH, json=[form()], headers=auth(WARD))
+    assert response.status_code == 422
+    assert [(e["field"], e["code"]) for e in response.json()["errors"]] == [("body", "model_attributes_type")]
     assert await home_requests.count_documents({}) == 0
 
 
@@ -509,3 +557,18 @@ def test_settings_need_a_long_pseudonym_key(service_settings, monkeypatch):
     monkeypatch.setenv("INTAKE_PSEUDONYM_KEY", "too-short")
     with pytest.raises(ValueError):
         IntakeSettings()
+
+
+async def test_the_status_and_the_events_tell_the_same_registration_time(
+    client, home_requests, rabbitmq_url, topology, monkeypatch
+):
+    # The clock keeps milliseconds, as a stored date does (see gandan.shared.clock.utcnow).
+    now = datetime(2026, 6, 1, 2, 3, 4, 567000, tzinfo=ZoneInfo("UTC"))
+    monkeypatch.setattr("gandan.intake.api.utcnow", lambda: now)
+    code = await register(client, form(preferred_date="2026-06-05"))
+    await published(home_requests, code)
+
+    view = (await client.get(f"{PATH}/{code}", headers=auth(WARD))).json()
+    [event] = await drain(rabbitmq_url, topology, "dispatch")
+    assert datetime.fromisoformat(event["occurred_at"]) == now
+    assert datetime.fromisoformat(view["registered_at"]) == datetime.fromisoformat(event["occurred_at"])

@@ -9,7 +9,9 @@ LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now, to the millisecond: what a BSON date keeps, so a stored time reads back equal."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def local(moment: datetime) -> datetime:

@@ -14,6 +14,8 @@ from uuid import UUID, uuid4
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from gandan.shared.clock import utcnow
+
 
 class Contract(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -209,7 +211,7 @@ def new_event(
         id=uuid4(),
         type=data.event_type,
         version=data.event_version,
-        occurred_at=occurred_at or datetime.now(UTC),
+        occurred_at=occurred_at or utcnow(),
         ward_code=ward_code,
         correlation_id=correlation_id,
         causation_id=causation_id,

@@ -38,15 +38,17 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.field = status, code, message, field
 
 
-def _field(location: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in location if p not in ("body", "query", "path")]
+def _field(error: dict[str, Any]) -> str:
+    if error["type"] == "json_invalid":  # its location ends in a character offset, not a field
+        return "body"
+    parts = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
     return ".".join(parts) or "body"
 
 
 def validation_errors(error: RequestValidationError) -> list[dict[str, str]]:
     return [
         {
-            "field": _field(tuple(e.get("loc", ()))),
+            "field": _field(e),
             "code": e["type"],
             "message": _MESSAGES.get(e["type"], e.get("msg", "Không hợp lệ.")),
         }

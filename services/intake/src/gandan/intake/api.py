@@ -130,7 +130,7 @@ def home_requests_router(repository: HomeRequestRepository, relay: OutboxRelay, 
 
     @router.get("/{code}", response_model=HomeRequestStatus)
     async def status(code: str, credential: Annotated[Credential, Depends(READERS)]) -> HomeRequestStatus:
-        request = await repository.get(code)
+        request = await repository.get(code.strip().upper())  # read aloud or typed, case does not matter
         # A request of another ward is reported as absent, so codes cannot be probed across wards.
         if request is None or request.ward_code != credential.ward_code:
             raise ApiError(404, "request_not_found", "Không tìm thấy yêu cầu với mã này.", field="code")

@@ -64,6 +64,7 @@ async def register_home_request(
 async def record_visit_scheduled(event: Envelope[VisitScheduled], *, repository: HomeRequestRepository) -> None:
     visit = event.data
     found = await repository.record_visit(
+        event.ward_code,
         visit.request_code,
         Visit(
             starts_at=visit.starts_at,
