@@ -3,7 +3,7 @@
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test uv sync asyncapi
+.PHONY: run test lint uv sync asyncapi
 
 uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv \
@@ -17,6 +17,10 @@ run: sync
 
 test: sync
 	$(UV) run --frozen pytest
+
+lint: sync
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
 
 # Regenerate the public contract: the AsyncAPI document of each service.
 asyncapi: sync

@@ -123,13 +123,15 @@ async def test_a_home_request_becomes_a_visit_three_messages_and_its_evidence(sy
         assert all(e["causation_id"] == visit["event_id"] for e in events[3:])
         assert "0912345678" not in str(events)
 
-        messages = (await client.get(f"{url['notify']}/v1/messages", headers=staff, params={"request_code": code})).json()[
-            "messages"
-        ]
+        messages = (
+            await client.get(f"{url['notify']}/v1/messages", headers=staff, params={"request_code": code})
+        ).json()["messages"]
         by_role = {m["recipient_role"]: m for m in messages}
         assert set(by_role) == {"citizen", "officer", "group_leader"}
         assert all(m["status"] == "sent" for m in messages)
-        when = f"14:00 {['thứ Hai', 'thứ Ba', 'thứ Tư', 'thứ Năm', 'thứ Sáu'][visit_day.weekday()]}, {visit_day:%d/%m/%Y}"
+        when = (
+            f"14:00 {['thứ Hai', 'thứ Ba', 'thứ Tư', 'thứ Năm', 'thứ Sáu'][visit_day.weekday()]}, {visit_day:%d/%m/%Y}"
+        )
         citizen, officer, leader = by_role["citizen"], by_role["officer"], by_role["group_leader"]
         assert citizen["text"].startswith("Kính gửi ông/bà Nguyễn Thị Hoa")
         assert when in citizen["text"] and "Lê Văn Giang" in citizen["text"] and "Nguyễn Văn Hiện" in citizen["text"]

@@ -114,9 +114,7 @@ async def test_an_event_that_fails_once_is_handled_on_the_next_attempt(broker, n
 
 
 @pytest.mark.parametrize("body", [b'{"hello": 1}', b"[1, 2]", b"plain text", b'{"hello": 1', b""])
-async def test_a_message_that_is_not_an_event_goes_straight_to_the_dead_letters(
-    body, broker, namespace, rabbitmq_url
-):
+async def test_a_message_that_is_not_an_event_goes_straight_to_the_dead_letters(body, broker, namespace, rabbitmq_url):
     topology = Topology(namespace)
     handled: list[str] = []
 

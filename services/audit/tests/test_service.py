@@ -155,9 +155,7 @@ async def test_the_trail_of_a_request_lists_its_events_in_the_order_they_happene
     assert citizen.status_code == 403
 
 
-async def test_an_event_delivered_twice_is_kept_once(
-    service_settings, namespace, publish, waiting, wait_for, audit_db
-):
+async def test_an_event_delivered_twice_is_kept_once(service_settings, namespace, publish, waiting, wait_for, audit_db):
     request, contact, visit = one_request()
     audit_queue = Topology(namespace).queue("audit").name
     service, app = build()

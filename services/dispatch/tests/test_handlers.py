@@ -194,9 +194,7 @@ async def test_a_set_aside_request_handled_again_is_kept_once(handle, dispatch_d
     assert await dispatch_db["unassigned_requests"].count_documents({}) == 1
 
 
-async def test_six_handlers_at_once_never_double_book_the_officer(
-    handle, dispatch_db, request_registered, office_day
-):
+async def test_six_handlers_at_once_never_double_book_the_officer(handle, dispatch_db, request_registered, office_day):
     await asyncio.gather(*(handle(request_registered(preferred_date=office_day)) for _ in range(6)))
 
     booked = await visits(dispatch_db)
@@ -227,9 +225,7 @@ async def test_a_namesake_leader_in_another_ward_does_not_block_the_hour(
     )
     await handle(request_registered(preferred_date=office_day, ward_code="11002"))
 
-    await handle(
-        request_registered(preferred_date=office_day, ward_code="10672", residential_group="Tổ dân phố 1")
-    )
+    await handle(request_registered(preferred_date=office_day, ward_code="10672", residential_group="Tổ dân phố 1"))
 
     nam_dong_visits = await dispatch_db["visits"].find({"ward_code": "10672"}).to_list()
     assert [v["starts_at"] for v in nam_dong_visits] == [at(office_day, 8)]
@@ -327,7 +323,10 @@ async def test_busy_from_keys_booked_hours_by_officer_and_leader(repository, off
     await add(repository, visit("a", officer="tk-03", leader="1:Đông Đức Hợp", slot=hour(office_day, 8)))
     await add(repository, visit("b", officer="tk-03", leader="1:Đông Đức Mua", slot=hour(office_day, 9)))
     await add(repository, visit("c", officer="tk-06", leader="1:Đông Đức Hợp", slot=hour(office_day, 14)))
-    await add(repository, visit("other-ward", officer="gv-01", leader="1:Phạm Văn Bình", slot=hour(office_day, 8), ward="11359"))
+    await add(
+        repository,
+        visit("other-ward", officer="gv-01", leader="1:Phạm Văn Bình", slot=hour(office_day, 8), ward="11359"),
+    )
 
     busy = await repository.busy_from("11002", office_day)
 

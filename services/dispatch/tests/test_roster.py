@@ -65,9 +65,7 @@ def test_thach_khoi_group_lookup_and_leader_keys():
 
 def test_thach_khoi_phones_are_fictional_mobiles():
     roster = load_roster("11002")
-    phones = [o.phone for o in roster.officers] + [
-        le.phone for g in roster.groups for le in g.leaders
-    ]
+    phones = [o.phone for o in roster.officers] + [le.phone for g in roster.groups for le in g.leaders]
     assert all(re.fullmatch(r"0[35789]\d{8}", p) for p in phones)
     assert len(set(phones)) == len(phones)
     assert "0327568168" not in phones  # Lê Văn Giang's real number in the plan
@@ -93,7 +91,7 @@ def test_load_roster_file_reads_a_valid_file(tmp_path):
         ('phone = "0912345678"', 'phone = "912345678"', "phone"),
         ('phone = "0387654321"', 'phone = "0387.654.321"', "phone"),
         ('roles = ["to_truong"]', 'roles = ["chu_tich"]', "roles"),
-        ('number = 1', 'number = "1"', "number"),
+        ("number = 1", 'number = "1"', "number"),
     ],
 )
 def test_invalid_values_are_rejected(tmp_path, old, new, message):

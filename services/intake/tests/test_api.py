@@ -172,9 +172,7 @@ async def publish_event(rabbitmq_url: str, topology: Topology, envelope: Envelop
 # --- registering ---------------------------------------------------------------
 
 
-async def test_a_registered_request_is_stored_readable_and_published(
-    client, home_requests, rabbitmq_url, topology
-):
+async def test_a_registered_request_is_stored_readable_and_published(client, home_requests, rabbitmq_url, topology):
     preferred = today() + timedelta(days=4)
     correlation_id = str(uuid4())
 
@@ -239,7 +237,9 @@ async def test_the_same_citizen_gets_the_same_reference_however_the_phone_is_wri
     for code in (first, second, other_person):
         await published(home_requests, code)
 
-    refs = {b["data"]["request_code"]: b["data"]["citizen_ref"] for b in await drain(rabbitmq_url, topology, "dispatch")}
+    refs = {
+        b["data"]["request_code"]: b["data"]["citizen_ref"] for b in await drain(rabbitmq_url, topology, "dispatch")
+    }
     assert refs[first] == refs[second]
     assert refs[other_person] != refs[first]
     assert "912345678" not in refs[first]
@@ -375,9 +375,7 @@ async def test_several_bad_fields_are_all_reported(client, home_requests):
 
 
 async def test_a_body_that_is_not_json_is_rejected(client, home_requests):
-    response = await client.post(
-        PATH, content=b"{not json", headers=auth(WARD) | {"Content-Type": "application/json"}
-    )
+    response = await client.post(PATH, content=b"{not json", headers=auth(WARD) | {"Content-Type": "application/json"})
     assert response.status_code == 422
     [error] = response.json()["errors"]
     assert error["code"] == "json_invalid"
@@ -386,9 +384,7 @@ async def test_a_body_that_is_not_json_is_rejected(client, home_requests):
 
 
 async def test_a_body_that_is_not_json_is_blamed_on_the_body(client):
-    response = await client.post(
-        PATH, content=b"{not json", headers=auth(WARD) | {"Content-Type": "application/json"}
-    )
+    response = await client.post(PATH, content=b"{not json", headers=auth(WARD) | {"Content-Type": "application/json"})
     assert [e["field"] for e in response.json()["errors"]] == ["body"]
 
 

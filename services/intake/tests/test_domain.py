@@ -14,7 +14,14 @@ from gandan.intake.domain import (
     new_request_code,
     registration_events,
 )
-from gandan.shared.events import ContactRegistered, ProcedureField, RequestRegistered, ResultDelivery, TimeWindow, to_wire
+from gandan.shared.events import (
+    ContactRegistered,
+    ProcedureField,
+    RequestRegistered,
+    ResultDelivery,
+    TimeWindow,
+    to_wire,
+)
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 KEY = b"k" * 32

@@ -45,7 +45,7 @@ def test_the_citizen_is_told_when_who_comes_and_for_what(samples, contact):
 
     assert citizen.text == (
         "Kính gửi ông/bà Nguyễn Thị Lan: Trung tâm Phục vụ hành chính công phường Thạch Khôi hẹn đến nhà "
-        "ông/bà lúc 08:00 thứ Hai, 30/11/2026 để hỗ trợ thủ tục \"Đăng ký khai tử\". Cán bộ Lê Văn Giang "
+        'ông/bà lúc 08:00 thứ Hai, 30/11/2026 để hỗ trợ thủ tục "Đăng ký khai tử". Cán bộ Lê Văn Giang '
         "cùng ông/bà Đông Đức Hợp (tổ dân phố Thanh Xá) sẽ đến. Mã yêu cầu: GD-AB12CD3."
     )
     # Names only: no staff phone number, and the citizen's own address is not repeated to them.

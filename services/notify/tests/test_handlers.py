@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -237,9 +238,11 @@ async def test_temporary_failures_back_off_then_give_up_after_the_last_attempt(r
         citizen = (await stored(repository))["citizen"]
         pauses.append((citizen["next_attempt_at"] - before).total_seconds())
         # Time passes: the messages are due again.
-        await repository.messages.update_many({}, {"$set": {"next_attempt_at": datetime.now(UTC) - timedelta(seconds=1)}})
+        await repository.messages.update_many(
+            {}, {"$set": {"next_attempt_at": datetime.now(UTC) - timedelta(seconds=1)}}
+        )
 
-    assert all(later > earlier for earlier, later in zip(pauses, pauses[1:]))
+    assert all(later > earlier for earlier, later in itertools.pairwise(pauses))
     assert {m["status"] for m in (await stored(repository)).values()} == {"pending"}
 
     await send_due_messages(repository=repository, channel=channel, relay=Wakeable())

@@ -46,13 +46,22 @@ class Credential:
 
 def issue_token(secret: str, *, ward_code: str, role: Role, subject: str, valid_for: timedelta) -> str:
     now = utcnow()
-    claims = {"sub": subject, "ward": ward_code, "role": role.value, "aud": _AUDIENCE, "iat": now, "exp": now + valid_for}
+    claims = {
+        "sub": subject,
+        "ward": ward_code,
+        "role": role.value,
+        "aud": _AUDIENCE,
+        "iat": now,
+        "exp": now + valid_for,
+    }
     return jwt.encode(claims, secret, algorithm=_ALGORITHM)
 
 
 def verify_token(secret: str, token: str) -> Credential:
     try:
-        claims = jwt.decode(token, secret, algorithms=[_ALGORITHM], audience=_AUDIENCE, options={"require": ["exp", "sub"]})
+        claims = jwt.decode(
+            token, secret, algorithms=[_ALGORITHM], audience=_AUDIENCE, options={"require": ["exp", "sub"]}
+        )
         return Credential(subject=claims["sub"], ward_code=claims["ward"], role=Role(claims["role"]))
     except (jwt.PyJWTError, KeyError, ValueError) as error:
         raise ApiError(401, "invalid_credential", "Thông tin xác thực không hợp lệ hoặc đã hết hạn.") from error
@@ -90,4 +99,8 @@ def main() -> None:
     secret = os.environ.get("GANDAN_AUTH_SECRET")
     if not secret:
         parser.error("GANDAN_AUTH_SECRET is not set")
-    print(issue_token(secret, ward_code=args.ward, role=Role(args.role), subject=args.subject, valid_for=timedelta(days=args.days)))
+    print(
+        issue_token(
+            secret, ward_code=args.ward, role=Role(args.role), subject=args.subject, valid_for=timedelta(days=args.days)
+        )
+    )

@@ -17,6 +17,7 @@ import secrets
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import time
 import urllib.request
@@ -26,6 +27,7 @@ from urllib.parse import urlsplit
 
 SERVICES = {"intake": 8001, "dispatch": 8002, "notify": 8003, "audit": 8004}
 STOP_GRACE_SECONDS = 20.0
+_PUMPS: set[asyncio.Task[None]] = set()
 _COLOURS = {"intake": 36, "dispatch": 33, "notify": 35, "audit": 32, "mongo": 34, "gandan": 37}
 
 
@@ -84,9 +86,11 @@ def ensure_rabbitmq(url: str) -> None:
     if host not in {"127.0.0.1", "localhost", "::1"} or shutil.which("rabbitmq-server") is None:
         raise SystemExit(f"RabbitMQ is not reachable at {host}:{port}; set RABBITMQ_URL or start it.")
     _say("gandan", "RabbitMQ is down; starting the local server (rabbitmq-server -detached)")
-    os.spawnlp(os.P_WAIT, "rabbitmq-server", "rabbitmq-server", "-detached")
+    subprocess.run(["rabbitmq-server", "-detached"], check=True)
     if not _wait_until(lambda: _reachable(host, port), 90):
         raise SystemExit("RabbitMQ did not come up within 90 s")
+    if shutil.which("rabbitmqctl"):  # the port opens before the broker has fully booted
+        subprocess.run(["rabbitmqctl", "await_startup", "--timeout", "90"], check=False, capture_output=True)
 
 
 def load_secrets(data_dir: Path, env: dict[str, str]) -> None:
@@ -116,7 +120,9 @@ async def _start(source: str, argv: list[str], env: dict[str, str], json_logs: b
         start_new_session=True,  # we stop them ourselves, in order, not all at once from the terminal
     )
     assert process.stdout is not None
-    asyncio.create_task(_pump(source, process.stdout, json_logs))
+    pump = asyncio.create_task(_pump(source, process.stdout, json_logs))
+    _PUMPS.add(pump)  # the loop keeps only weak references to tasks
+    pump.add_done_callback(_PUMPS.discard)
     return process
 
 
@@ -194,8 +200,11 @@ async def run(launch: Launch) -> int:
             _say("gandan", "a service did not become ready within 60 s; stopping")
             return 1
         urls = ", ".join(f"{n} http://127.0.0.1:{p}" for n, p in launch.ports.items())
-        _say("gandan", f"ready: {urls}. Credentials: `uv run gandan-token --ward 11002 --role staff` "
-             f"(with GANDAN_AUTH_SECRET from {launch.data_dir / 'secrets.env'}). Ctrl-C stops everything.")
+        _say(
+            "gandan",
+            f"ready: {urls}. Credentials: `uv run gandan-token --ward 11002 --role staff` "
+            f"(with GANDAN_AUTH_SECRET from {launch.data_dir / 'secrets.env'}). Ctrl-C stops everything.",
+        )
 
         exited_any = asyncio.create_task(asyncio.wait(exited, return_when=asyncio.FIRST_COMPLETED))
         await asyncio.wait({exited_any, asyncio.create_task(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)

@@ -17,8 +17,8 @@ from typing import Any
 
 from aiormq.abc import ConfirmationFrameType
 from faststream import AckPolicy
-from faststream.rabbit import Channel, RabbitBroker
 from faststream.message import StreamMessage
+from faststream.rabbit import Channel, RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
 from pamqp.commands import Basic
 

@@ -79,8 +79,6 @@ class OutboxRelay(PollingWorker):
                             {"_id": document["_id"], f"{OUTBOX}.event_id": entry["event_id"]},
                             {"$set": {f"{OUTBOX}.$.published_at": utcnow()}},
                         )
-                        logger.info(
-                            "published", extra=log_fields(event_type=event["type"], event_id=entry["event_id"])
-                        )
+                        logger.info("published", extra=log_fields(event_type=event["type"], event_id=entry["event_id"]))
                     count += 1
         return count

@@ -80,7 +80,9 @@ def rabbitmq_url() -> Iterator[str]:
             yield f"amqp://guest:guest@{rabbit.get_container_host_ip()}:{rabbit.get_exposed_port(5672)}/"
     else:
         if not _reachable("127.0.0.1", 5672):
-            pytest.fail("no RabbitMQ: set RABBITMQ_URL, run Docker, or start the local server (rabbitmq-server -detached)")
+            pytest.fail(
+                "no RabbitMQ: set RABBITMQ_URL, run Docker, or start the local server (rabbitmq-server -detached)"
+            )
         yield "amqp://guest:guest@127.0.0.1:5672/"
 
 
@@ -99,7 +101,17 @@ def mongodb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         log = tmp_path_factory.mktemp("secantus") / "server.log"
         with log.open("w") as out:
             process = subprocess.Popen(
-                [server, "--host", "127.0.0.1", "--port", str(port), "--storage-path", ":memory:", "--log-level", "WARNING"],
+                [
+                    server,
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--storage-path",
+                    ":memory:",
+                    "--log-level",
+                    "WARNING",
+                ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -178,5 +190,3 @@ async def queued(rabbitmq_url: str, queue: str) -> list[aio_pika.abc.AbstractInc
             await message.ack()
             messages.append(message)
     return messages
-
-

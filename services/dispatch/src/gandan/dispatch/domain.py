@@ -147,9 +147,7 @@ class NoLeaderForGroup(BookingError):
 
 
 class NoSlotAvailable(BookingError):
-    def __init__(
-        self, *, field: str, residential_group: str, preferred_date: date, horizon_days: int
-    ) -> None:
+    def __init__(self, *, field: str, residential_group: str, preferred_date: date, horizon_days: int) -> None:
         super().__init__(
             f"no free slot for field {field!r} in group {residential_group!r} "
             f"within {horizon_days} days from {preferred_date.isoformat()}"
@@ -214,9 +212,7 @@ def book_visit(
         officer = next((o for o in officers if _is_free(o.staff_id, slot, busy)), None)
         if officer is None:
             continue
-        leader = next(
-            (le for le in group.leaders if _is_free(leader_key(group, le), slot, busy)), None
-        )
+        leader = next((le for le in group.leaders if _is_free(leader_key(group, le), slot, busy)), None)
         if leader is not None:
             return Booking(officer=officer, leader=leader, slot=slot)
     raise NoSlotAvailable(

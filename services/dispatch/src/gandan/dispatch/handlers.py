@@ -63,7 +63,9 @@ async def schedule_home_visit(
             slot=booking.slot,
         )
         try:
-            await repository.add(record, caused_by(event, visit_scheduled(request, visit_id, booking), producer=PRODUCER))
+            await repository.add(
+                record, caused_by(event, visit_scheduled(request, visit_id, booking), producer=PRODUCER)
+            )
         except SlotTaken:
             continue
         relay.wake()

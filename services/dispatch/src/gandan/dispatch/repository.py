@@ -97,5 +97,3 @@ class VisitRepository:
             {"$setOnInsert": {"request_code": request_code, "ward_code": ward_code, "reason": reason}},
             upsert=True,
         )
-
-

@@ -64,17 +64,14 @@ def _phone(value: Any, where: str) -> str:
 
 
 def _parse(data: dict[str, Any], *, source: str) -> Roster:
-    officers = tuple(
-        _officer(o, f"{source}: officers[{i}]") for i, o in enumerate(data.get("officers", []))
-    )
+    officers = tuple(_officer(o, f"{source}: officers[{i}]") for i, o in enumerate(data.get("officers", [])))
     staff_ids = [o.staff_id for o in officers]
     duplicates = sorted({s for s in staff_ids if staff_ids.count(s) > 1})
     if duplicates:
         raise ValueError(f"{source}: duplicate staff_id {', '.join(duplicates)}")
 
     groups = tuple(
-        _group(g, f"{source}: residential_groups[{i}]")
-        for i, g in enumerate(data.get("residential_groups", []))
+        _group(g, f"{source}: residential_groups[{i}]") for i, g in enumerate(data.get("residential_groups", []))
     )
     numbers = [g.number for g in groups]
     if len(set(numbers)) != len(numbers):
@@ -107,9 +104,7 @@ def _officer(raw: dict[str, Any], where: str) -> Officer:
 
 
 def _group(raw: dict[str, Any], where: str) -> ResidentialGroup:
-    leaders = tuple(
-        _leader(le, f"{where}.leaders[{i}]") for i, le in enumerate(raw.get("leaders", []))
-    )
+    leaders = tuple(_leader(le, f"{where}.leaders[{i}]") for i, le in enumerate(raw.get("leaders", [])))
     number = raw.get("number")
     if type(number) is not int or number < 1:
         raise ValueError(f"{where}: number {number!r} must be a positive integer")
@@ -120,9 +115,5 @@ def _leader(raw: dict[str, Any], where: str) -> GroupLeader:
     roles = tuple(raw.get("roles", []))
     unknown = sorted(set(roles) - LEADER_ROLES)
     if not roles or unknown:
-        raise ValueError(
-            f"{where}: roles {list(roles)!r} must be non-empty, from {sorted(LEADER_ROLES)}"
-        )
-    return GroupLeader(
-        name=_text(raw, "name", where), roles=roles, phone=_phone(raw.get("phone"), where)
-    )
+        raise ValueError(f"{where}: roles {list(roles)!r} must be non-empty, from {sorted(LEADER_ROLES)}")
+    return GroupLeader(name=_text(raw, "name", where), roles=roles, phone=_phone(raw.get("phone"), where))

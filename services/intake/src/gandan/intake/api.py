@@ -23,8 +23,6 @@ from gandan.shared.phone import InvalidPhone, normalise_mobile
 from gandan.shared.wards import ward_name
 
 
-
-
 class HomeRequestForm(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -65,7 +63,9 @@ class HomeRequestForm(BaseModel):
             raise PydanticCustomError("date_in_past", "Ngày mong muốn không được ở trong quá khứ.")
         if value > today + timedelta(days=BOOKING_HORIZON_DAYS):
             raise PydanticCustomError(
-                "date_too_far", "Ngày mong muốn không được quá {days} ngày kể từ hôm nay.", {"days": BOOKING_HORIZON_DAYS}
+                "date_too_far",
+                "Ngày mong muốn không được quá {days} ngày kể từ hôm nay.",
+                {"days": BOOKING_HORIZON_DAYS},
             )
         return value
 

@@ -40,7 +40,8 @@ class HomeRequestRepository:
     async def record_visit(self, ward_code: str, code: str, visit: Visit) -> bool:
         """Setting the same visit again changes nothing, so a redelivered event is harmless."""
         result = await self.collection.update_one(
-            {"_id": code, "ward_code": ward_code}, {"$set": {"status": RequestStatus.VISIT_SCHEDULED.value, "visit": asdict(visit)}}
+            {"_id": code, "ward_code": ward_code},
+            {"$set": {"status": RequestStatus.VISIT_SCHEDULED.value, "visit": asdict(visit)}},
         )
         return result.matched_count == 1
 

@@ -15,17 +15,17 @@ _WEEKDAYS = ("thứ Hai", "thứ Ba", "thứ Tư", "thứ Năm", "thứ Sáu", "
 TEMPLATES: dict[str, Template] = {
     "visit_appointment_citizen.v1": Template(
         "Kính gửi ông/bà $citizen_name: $centre hẹn đến nhà ông/bà lúc $when để hỗ trợ thủ tục "
-        "\"$procedure\". Cán bộ $officer_name cùng ông/bà $leader_name (tổ dân phố $group) sẽ đến. "
+        '"$procedure". Cán bộ $officer_name cùng ông/bà $leader_name (tổ dân phố $group) sẽ đến. '
         "Mã yêu cầu: $request_code."
     ),
     "visit_assignment_officer.v1": Template(
         "Phân công: đồng chí $officer_name đến nhà ông/bà $citizen_name, $address (tổ dân phố $group) "
-        "lúc $when để hỗ trợ thủ tục \"$procedure\", cùng ông/bà $leader_name ($leader_phone). "
+        'lúc $when để hỗ trợ thủ tục "$procedure", cùng ông/bà $leader_name ($leader_phone). '
         "Mã yêu cầu: $request_code."
     ),
     "visit_assignment_leader.v1": Template(
         "Đề nghị ông/bà $leader_name cùng cán bộ $officer_name ($officer_phone) đến nhà ông/bà "
-        "$citizen_name, $address lúc $when để hỗ trợ thủ tục \"$procedure\". Mã yêu cầu: $request_code."
+        '$citizen_name, $address lúc $when để hỗ trợ thủ tục "$procedure". Mã yêu cầu: $request_code.'
     ),
 }
 
@@ -58,7 +58,11 @@ def when(moment: datetime) -> str:
 
 def centre_of(ward_name: str | None) -> str:
     # "Phường Thạch Khôi" reads "phường Thạch Khôi" inside a sentence.
-    return f"Trung tâm Phục vụ hành chính công {ward_name[:1].lower()}{ward_name[1:]}" if ward_name else "Trung tâm Phục vụ hành chính công"
+    return (
+        f"Trung tâm Phục vụ hành chính công {ward_name[:1].lower()}{ward_name[1:]}"
+        if ward_name
+        else "Trung tâm Phục vụ hành chính công"
+    )
 
 
 def visit_messages(visit: VisitScheduled, contact: Contact, ward_name: str | None) -> tuple[Message, ...]:

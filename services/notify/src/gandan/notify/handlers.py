@@ -128,7 +128,9 @@ async def _record_failure(repository: NotifyRepository, document: Document, fail
     await repository.mark_failed(document["_id"], failure.reason, utcnow(), _event(document, failed))
 
 
-def _event(document: Document, data: NotificationSent | NotificationFailed) -> Envelope[NotificationSent | NotificationFailed]:
+def _event(
+    document: Document, data: NotificationSent | NotificationFailed
+) -> Envelope[NotificationSent | NotificationFailed]:
     return new_event(
         data,
         ward_code=document["ward_code"],
