@@ -1,7 +1,6 @@
 """One home-service request travels intake → dispatch → notify → audit, on the real broker
 and database, with the four services as separate processes started the way `gandan-up` does."""
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -15,7 +14,7 @@ import httpx
 import pytest
 
 from gandan.shared.clock import LOCAL_TZ, utcnow
-from gandan.shared.testing import auth, free_port
+from gandan.shared.testing import auth, eventually, free_port
 
 SERVICES = ("intake", "dispatch", "notify", "audit")
 
@@ -45,20 +44,6 @@ def system(service_env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, in
         assert "stopped" in output
 
 
-async def until(check, seconds: float = 60.0):
-    """Poll `check` until it returns something truthy."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        try:
-            if result := await check():
-                return result
-        except httpx.TransportError:
-            pass
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("not reached in time")
-        await asyncio.sleep(0.25)
-
-
 def next_working_day(day: date) -> date:
     days_off = holidays.country_holidays("VN", years=[day.year, day.year + 1])
     while day.weekday() >= 5 or day in days_off:
@@ -75,10 +60,13 @@ async def test_a_home_request_becomes_a_visit_three_messages_and_its_evidence(sy
     async with httpx.AsyncClient(timeout=10) as client:
 
         async def all_ready() -> bool:
-            answers = [await client.get(f"{u}/health/ready") for u in url.values()]
+            try:
+                answers = [await client.get(f"{u}/health/ready") for u in url.values()]
+            except httpx.TransportError:  # not listening yet
+                return False
             return all(a.status_code == 200 for a in answers)
 
-        await until(all_ready, 90)
+        await eventually(all_ready, timeout=90, what="all four services ready")
 
         answer = await client.post(
             f"{url['intake']}/v1/home-requests",
@@ -110,12 +98,15 @@ async def test_a_home_request_becomes_a_visit_three_messages_and_its_evidence(sy
         ]
 
         async def complete_trail():
-            trail = await client.get(f"{url['audit']}/v1/requests/{code}/trail", headers=staff)
+            try:
+                trail = await client.get(f"{url['audit']}/v1/requests/{code}/trail", headers=staff)
+            except httpx.TransportError:  # a slow answer is asked again, as while starting
+                return None
             if trail.status_code == 200 and len(trail.json()["events"]) == len(expected_types):
                 return trail.json()["events"]
             return None
 
-        events = await until(complete_trail)
+        events = await eventually(complete_trail, timeout=60, what=f"the complete trail of {code}")
         assert [e["type"] for e in events] == expected_types
         assert len({e["correlation_id"] for e in events}) == 1
         visit = events[2]

@@ -12,7 +12,7 @@ from faststream.rabbit import RabbitBroker
 from gandan.shared.events import RequestRegistered, to_wire
 from gandan.shared.messaging import ALL_EVENTS, EventPublisher, create_broker, subscribe
 from gandan.shared.settings import ServiceSettings
-from gandan.shared.testing import queued
+from gandan.shared.testing import eventually, queued
 from gandan.shared.topology import Topology, declare_topology
 
 from .conftest import request_registered
@@ -29,14 +29,6 @@ async def start(broker: RabbitBroker, topology: Topology) -> None:
     await broker.connect()
     await declare_topology(broker, topology)
     await broker.start()
-
-
-async def wait_for(condition, seconds: float = 10.0) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if condition():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 async def test_an_event_reaches_every_queue_bound_to_its_type(broker, namespace, rabbitmq_url):
@@ -77,14 +69,9 @@ async def test_an_event_that_keeps_failing_is_tried_then_dead_lettered(broker, n
     event = request_registered()
     await publisher.publish(event)
 
-    dead: list[aio_pika.abc.AbstractIncomingMessage] = []
-
-    async def dead_lettered() -> None:
-        while not dead:
-            dead.extend(await queued(rabbitmq_url, topology.dead_letter_queue("audit").name))
-            await asyncio.sleep(0.1)
-
-    await asyncio.wait_for(dead_lettered(), 15)
+    dead = await eventually(
+        lambda: queued(rabbitmq_url, topology.dead_letter_queue("audit").name), timeout=15, what="a dead letter"
+    )
     assert attempts == [str(event.id)] * 3
     assert json.loads(dead[0].body) == to_wire(event)
 
@@ -106,7 +93,10 @@ async def test_an_event_that_fails_once_is_handled_on_the_next_attempt(broker, n
     event = request_registered()
     await publisher.publish(event)
 
-    await wait_for(lambda: handled)
+    async def handled_so_far() -> list[str]:
+        return handled
+
+    await eventually(handled_so_far, what="the event handled")
     await asyncio.sleep(0.5)
     assert handled == [str(event.id)]
     assert len(attempts) == 2
@@ -114,7 +104,9 @@ async def test_an_event_that_fails_once_is_handled_on_the_next_attempt(broker, n
 
 
 @pytest.mark.parametrize("body", [b'{"hello": 1}', b"[1, 2]", b"plain text", b'{"hello": 1', b""])
-async def test_a_message_that_is_not_an_event_goes_straight_to_the_dead_letters(body, broker, namespace, rabbitmq_url):
+async def test_a_message_that_is_not_an_event_goes_straight_to_the_dead_letters(
+    body, broker, namespace, rabbitmq_url, publish
+):
     topology = Topology(namespace)
     handled: list[str] = []
 
@@ -124,24 +116,16 @@ async def test_a_message_that_is_not_an_event_goes_straight_to_the_dead_letters(
     subscribe(broker, topology, "dispatch", {"request.registered": handler}, max_attempts=3)
     await start(broker, topology)
     event = request_registered()
-    connection = await aio_pika.connect(rabbitmq_url)
-    async with connection:
-        channel = await connection.channel()
-        exchange = await channel.get_exchange(topology.events.name)
-        for _ in range(3):  # more than one, so a stuck message would show
-            await exchange.publish(
-                aio_pika.Message(body, content_type="application/json"), routing_key="request.registered"
-            )
-        await exchange.publish(
-            aio_pika.Message(json.dumps(to_wire(event)).encode(), content_type="application/json"),
-            routing_key="request.registered",
-        )
+    for _ in range(3):  # more than one, so a stuck message would show
+        await publish(body, routing_key="request.registered")
+    await publish(event)
 
     dead: list[aio_pika.abc.AbstractIncomingMessage] = []
-    for _ in range(100):
+
+    async def dead_so_far() -> list[aio_pika.abc.AbstractIncomingMessage]:
         dead.extend(await queued(rabbitmq_url, topology.dead_letter_queue("dispatch").name))
-        if len(dead) == 3 and handled:
-            break
-        await asyncio.sleep(0.1)
+        return dead
+
+    await eventually(dead_so_far, lambda d: len(d) == 3 and bool(handled), what="three dead letters, one handled")
     assert [m.body for m in dead] == [body] * 3
     assert handled == [str(event.id)]

@@ -5,7 +5,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 from faststream.rabbit import RabbitBroker
-from pymongo import AsyncMongoClient
 
 from gandan.shared.events import RequestRegistered
 from gandan.shared.messaging import EventPublisher, create_broker
@@ -30,10 +29,8 @@ async def publisher(service_settings, namespace) -> AsyncIterator[EventPublisher
 
 
 @pytest.fixture
-async def collection(mongodb_url, namespace):
-    client = AsyncMongoClient(mongodb_url, tz_aware=True)
-    yield client[f"{namespace}_intake"]["things"]
-    await client.close()
+def collection(service_database):
+    return service_database("intake")["things"]
 
 
 class CrashAfterPublishing:

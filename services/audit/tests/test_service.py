@@ -21,7 +21,7 @@ from gandan.shared.events import (
     VisitScheduled,
     new_event,
 )
-from gandan.shared.testing import auth, queued, serving
+from gandan.shared.testing import auth, eventually, queued, serving
 from gandan.shared.topology import Topology
 
 WARD, OTHER_WARD = "11002", "00004"
@@ -97,9 +97,7 @@ def trail_of(client, code: str = CODE, ward_code: str = WARD, role: Role = Role.
     return client.get(f"/v1/requests/{code}/trail", headers=auth(ward_code, role))
 
 
-async def test_the_trail_of_a_request_lists_its_events_in_the_order_they_happened_minimised(
-    service_settings, publish, wait_for
-):
+async def test_the_trail_of_a_request_lists_its_events_in_the_order_they_happened_minimised(service_settings, publish):
     request, contact, visit = one_request()
     elsewhere = new_event(
         request_registered("GD-ZZ99YY8"), ward_code=WARD, producer="intake", correlation_id=uuid4(), occurred_at=T0
@@ -115,7 +113,7 @@ async def test_the_trail_of_a_request_lists_its_events_in_the_order_they_happene
             response = await trail_of(client)
             return response.json()["events"] if response.status_code == 200 else []
 
-        events = await wait_for(trail, lambda es: len(es) == 3)
+        events = await eventually(trail, lambda es: len(es) == 3)
         staff = await trail_of(client, role=Role.STAFF)
         citizen = await trail_of(client, role=Role.CITIZEN)
 
@@ -155,7 +153,7 @@ async def test_the_trail_of_a_request_lists_its_events_in_the_order_they_happene
     assert citizen.status_code == 403
 
 
-async def test_an_event_delivered_twice_is_kept_once(service_settings, namespace, publish, waiting, wait_for, audit_db):
+async def test_an_event_delivered_twice_is_kept_once(service_settings, namespace, publish, waiting, audit_db):
     request, contact, visit = one_request()
     audit_queue = Topology(namespace).queue("audit").name
     service, app = build()
@@ -168,10 +166,10 @@ async def test_an_event_delivered_twice_is_kept_once(service_settings, namespace
             response = await trail_of(client)
             return response.json()["events"] if response.status_code == 200 else []
 
-        before = await wait_for(trail, lambda es: len(es) == 3)
+        before = await eventually(trail, lambda es: len(es) == 3)
 
         await publish(contact)  # a redelivery: the very same envelope
-        assert await wait_for(lambda: waiting(audit_queue), lambda n: n == 0) == 0
+        assert await eventually(lambda: waiting(audit_queue), lambda n: n == 0) == 0
     # Stopping waits for the event in hand, so by now it has been handled.
 
     assert await waiting(audit_queue) == 0
@@ -186,15 +184,13 @@ async def test_an_event_delivered_twice_is_kept_once(service_settings, namespace
     assert after == before
 
 
-async def test_a_trail_is_only_shown_to_the_ward_it_belongs_to_and_only_when_it_exists(
-    service_settings, publish, wait_for
-):
+async def test_a_trail_is_only_shown_to_the_ward_it_belongs_to_and_only_when_it_exists(service_settings, publish):
     request, _, _ = one_request()
     service, app = build()
 
     async with serving(service, app) as client:
         await publish(request)
-        mine = await wait_for(lambda: trail_of(client), lambda r: r.status_code == 200)
+        mine = await eventually(lambda: trail_of(client), lambda r: r.status_code == 200)
         other_ward = await trail_of(client, ward_code=OTHER_WARD)
         unknown = await trail_of(client, code="GD-NONE000")
         anonymous = await client.get(f"/v1/requests/{CODE}/trail")
@@ -228,7 +224,7 @@ async def test_a_trail_is_only_shown_to_the_ward_it_belongs_to_and_only_when_it_
     ids=["not-an-envelope", "bad-ward-code"],
 )
 async def test_a_message_that_is_not_an_event_is_dead_lettered_and_not_kept(
-    body, service_settings, namespace, rabbitmq_url, publish, wait_for, audit_db
+    body, service_settings, namespace, rabbitmq_url, publish, audit_db
 ):
     request, _, _ = one_request()
     dead_letter_queue = Topology(namespace).dead_letter_queue("audit").name
@@ -236,10 +232,10 @@ async def test_a_message_that_is_not_an_event_is_dead_lettered_and_not_kept(
 
     async with serving(service, app) as client:
         await publish(body, "request.registered")
-        dead = await wait_for(lambda: queued(rabbitmq_url, dead_letter_queue), lambda ms: len(ms) > 0)
+        dead = await eventually(lambda: queued(rabbitmq_url, dead_letter_queue), lambda ms: len(ms) > 0)
         # The consumer goes on with the next event.
         await publish(request)
-        trail = await wait_for(lambda: trail_of(client), lambda r: r.status_code == 200)
+        trail = await eventually(lambda: trail_of(client), lambda r: r.status_code == 200)
 
     assert [json.loads(m.body) for m in dead] == [body]
     assert trail.status_code == 200

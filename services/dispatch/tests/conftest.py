@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from typing import Any
 from uuid import uuid4
 
-import aio_pika
 import holidays
 import pytest
-from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from gandan.dispatch.repository import VisitRepository
@@ -25,10 +22,8 @@ from gandan.shared.events import (
     TimeWindow,
     new_event,
     parse_event,
-    to_wire,
 )
-from gandan.shared.testing import queued
-from gandan.shared.topology import Topology
+from gandan.shared.testing import eventually, queued
 
 _VN_HOLIDAYS = holidays.country_holidays("VN")
 
@@ -87,13 +82,9 @@ def request_registered() -> Callable[..., Envelope[EventData]]:
 
 
 @pytest.fixture
-async def dispatch_db(namespace: str, mongodb_url: str) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
+def dispatch_db(service_database: Callable[[str], AsyncDatabase[dict[str, Any]]]) -> AsyncDatabase[dict[str, Any]]:
     """dispatch's own database in this test's namespace (the one the running service uses)."""
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_url, tz_aware=True)
-    try:
-        yield client[f"{namespace}_dispatch"]
-    finally:
-        await client.close()
+    return service_database("dispatch")
 
 
 @pytest.fixture
@@ -104,48 +95,18 @@ async def repository(dispatch_db: AsyncDatabase[dict[str, Any]]) -> VisitReposit
 
 
 @pytest.fixture
-def publish(namespace: str, rabbitmq_url: str) -> Callable[..., Awaitable[None]]:
-    """Publish envelopes to the events exchange, routed by their type, all at once."""
-
-    async def send(*envelopes: Envelope[Any]) -> None:
-        connection = await aio_pika.connect(rabbitmq_url)
-        async with connection:
-            channel = await connection.channel(publisher_confirms=True)
-            exchange = await channel.get_exchange(Topology(namespace).events.name)
-            await asyncio.gather(
-                *(
-                    exchange.publish(
-                        aio_pika.Message(
-                            json.dumps(to_wire(e)).encode(),
-                            content_type="application/json",
-                            message_id=str(e.id),
-                            correlation_id=str(e.correlation_id),
-                            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                        ),
-                        routing_key=e.type,
-                        mandatory=True,
-                    )
-                    for e in envelopes
-                )
-            )
-
-    return send
-
-
-@pytest.fixture
 def collect(rabbitmq_url: str) -> Callable[..., Awaitable[list[Envelope[Any]]]]:
-    """Drain a queue until `count` events arrived or 10 s passed; then a short quiet wait for extras."""
+    """Drain a queue until `count` events arrived (failing after 10 s); then a short quiet wait for extras."""
 
     async def drain(queue: str, count: int, *, settle: float = 0.5) -> list[Envelope[Any]]:
         events: list[Envelope[Any]] = []
-        deadline = time.monotonic() + 10
-        while len(events) < count and time.monotonic() < deadline:
-            events += [parse_event(json.loads(m.body)) for m in await queued(rabbitmq_url, queue)]
-            if len(events) < count:
-                await asyncio.sleep(0.1)
-        if len(events) >= count:
-            await asyncio.sleep(settle)
-            events += [parse_event(json.loads(m.body)) for m in await queued(rabbitmq_url, queue)]
-        return events
+
+        async def arrived() -> list[Envelope[Any]]:
+            events.extend(parse_event(json.loads(m.body)) for m in await queued(rabbitmq_url, queue))
+            return events
+
+        await eventually(arrived, lambda es: len(es) >= count, what=f"{count} events on {queue}")
+        await asyncio.sleep(settle)
+        return await arrived()
 
     return drain

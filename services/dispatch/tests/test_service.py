@@ -4,7 +4,6 @@ request.registered in, visit.scheduled out on the notify queue."""
 from __future__ import annotations
 
 import asyncio
-import time as clock
 from datetime import date, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,7 +12,7 @@ import pytest
 
 from gandan.dispatch.app import DispatchSettings, build
 from gandan.shared.events import VisitScheduled
-from gandan.shared.testing import queued, serving
+from gandan.shared.testing import eventually, queued, serving
 from gandan.shared.topology import Topology
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -95,7 +94,7 @@ async def test_six_requests_at_once_get_six_distinct_hours(
     requests = [request_registered(preferred_date=office_day) for _ in range(6)]
 
     async with serving(*dispatch):
-        await publish(*requests)
+        await asyncio.gather(*(publish(r) for r in requests))
         events = await collect(notify_queue, 6)
 
     assert len(events) == 6
@@ -131,9 +130,7 @@ async def test_request_from_a_ward_without_roster_is_set_aside_and_not_scheduled
 
     async with serving(*dispatch):
         await publish(request)
-        deadline = clock.monotonic() + 10
-        while not await dispatch_db["unassigned_requests"].count_documents({}) and clock.monotonic() < deadline:
-            await asyncio.sleep(0.1)
+        await eventually(lambda: dispatch_db["unassigned_requests"].count_documents({}), what="the request set aside")
         await asyncio.sleep(0.5)
 
     [aside] = await dispatch_db["unassigned_requests"].find().to_list()

@@ -1,10 +1,9 @@
 """The intake service as a caller sees it, running on the real broker and database."""
 
-import asyncio
 import base64
 import json
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import uuid4
@@ -12,7 +11,6 @@ from zoneinfo import ZoneInfo
 
 import aio_pika
 import pytest
-from pymongo import AsyncMongoClient
 
 from gandan.intake.app import IntakeSettings, build
 from gandan.shared.auth import Role, issue_token
@@ -24,9 +22,8 @@ from gandan.shared.events import (
     StaffContact,
     VisitScheduled,
     new_event,
-    to_wire,
 )
-from gandan.shared.testing import AUTH_SECRET, auth, queued, serving, token
+from gandan.shared.testing import AUTH_SECRET, auth, eventually, queued, serving, token
 from gandan.shared.topology import Topology
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -35,7 +32,6 @@ OTHER_WARD = "11359"  # Phường Gia Viên
 PATH = "/v1/home-requests"
 CODE = re.compile(r"^GD-[ABCDEFGHJKMNPQRSTUVWXYZ23456789]{7}$")
 VIETNAMESE = re.compile(r"[àáảãạăằắẳẵặâầấẩẫậèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵđ]", re.IGNORECASE)
-WAIT_SECONDS = 10.0
 
 
 def today() -> date:
@@ -60,18 +56,6 @@ def form(**changes: Any) -> dict[str, Any]:
     return body
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = WAIT_SECONDS) -> Any:
-    """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"not within {timeout} s: {what}")
-        await asyncio.sleep(0.05)
-
-
 def bodies(messages: list[aio_pika.abc.AbstractIncomingMessage]) -> list[dict[str, Any]]:
     return [json.loads(m.body) for m in messages]
 
@@ -92,10 +76,8 @@ async def client(service_settings):
 
 
 @pytest.fixture
-async def home_requests(mongodb_url: str, namespace: str) -> AsyncIterator[Any]:
-    mongo = AsyncMongoClient(mongodb_url, tz_aware=True)
-    yield mongo[f"{namespace}_intake"]["home_requests"]
-    await mongo.close()
+def home_requests(service_database) -> Any:
+    return service_database("intake")["home_requests"]
 
 
 async def drain(rabbitmq_url: str, topology: Topology, service: str) -> list[dict[str, Any]]:
@@ -110,7 +92,7 @@ async def published(home_requests, code: str) -> list[dict[str, Any]]:
         outbox = (document or {}).get("outbox") or []
         return outbox if outbox and all(e["published_at"] is not None for e in outbox) else None
 
-    return await eventually(done, f"the outbox of {code} is published")
+    return await eventually(done, what=f"the outbox of {code} is published")
 
 
 async def register(client, body: dict[str, Any] | None = None, ward: str = WARD, **headers: str) -> str:
@@ -148,25 +130,6 @@ def visit_for(code: str, starts_at: datetime, officer: str = "Lê Văn Giang") -
         correlation_id=uuid4(),
         causation_id=uuid4(),
     )
-
-
-async def publish_event(rabbitmq_url: str, topology: Topology, envelope: Envelope[Any]) -> None:
-    body = to_wire(envelope)
-    connection = await aio_pika.connect(rabbitmq_url)
-    async with connection:
-        channel = await connection.channel(publisher_confirms=True)
-        exchange = await channel.get_exchange(topology.events.name, ensure=True)
-        await exchange.publish(
-            aio_pika.Message(
-                json.dumps(body).encode(),
-                content_type="application/json",
-                message_id=str(body["id"]),
-                correlation_id=str(body["correlation_id"]),
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            ),
-            routing_key=body["type"],
-            mandatory=True,
-        )
 
 
 # --- registering ---------------------------------------------------------------
@@ -504,15 +467,15 @@ async def scheduled(client, code: str) -> dict[str, Any]:
         view = (await client.get(f"{PATH}/{code}", headers=auth(WARD))).json()
         return view if view["status"] == "visit_scheduled" else None
 
-    return await eventually(check, f"{code} shows its visit")
+    return await eventually(check, what=f"{code} shows its visit")
 
 
-async def test_a_scheduled_visit_shows_in_the_request_status(client, rabbitmq_url, topology):
+async def test_a_scheduled_visit_shows_in_the_request_status(client, rabbitmq_url, topology, publish):
     code = await register(client)
     starts_at = datetime.combine(today() + timedelta(days=4), datetime.min.time(), HCM).replace(hour=8, minute=30)
     visit = visit_for(code, starts_at)
 
-    await publish_event(rabbitmq_url, topology, visit)
+    await publish(visit)
     view = await scheduled(client, code)
 
     assert view["request_code"] == code
@@ -526,8 +489,8 @@ async def test_a_scheduled_visit_shows_in_the_request_status(client, rabbitmq_ur
     # The same event delivered again changes nothing. Another request's visit, published after
     # it on the same queue, tells when the duplicate has been handled.
     later = await register(client)
-    await publish_event(rabbitmq_url, topology, visit)
-    await publish_event(rabbitmq_url, topology, visit_for(later, starts_at + timedelta(hours=2), "Trần Thị Hoa"))
+    await publish(visit)
+    await publish(visit_for(later, starts_at + timedelta(hours=2), "Trần Thị Hoa"))
     assert (await scheduled(client, later))["visit"]["officer_name"] == "Trần Thị Hoa"
 
     again = (await client.get(f"{PATH}/{code}", headers=auth(WARD))).json()
@@ -535,15 +498,15 @@ async def test_a_scheduled_visit_shows_in_the_request_status(client, rabbitmq_ur
     assert await queued(rabbitmq_url, topology.dead_letter_queue("intake").name) == []
 
 
-async def test_a_visit_for_an_unknown_request_is_dead_lettered(client, rabbitmq_url, topology, home_requests):
+async def test_a_visit_for_an_unknown_request_is_dead_lettered(client, rabbitmq_url, topology, home_requests, publish):
     visit = visit_for("GD-ZZZZZZZ", datetime.now(HCM) + timedelta(days=2))
 
-    await publish_event(rabbitmq_url, topology, visit)
+    await publish(visit)
 
     async def dead_lettered() -> list[dict[str, Any]]:
         return bodies(await queued(rabbitmq_url, topology.dead_letter_queue("intake").name))
 
-    dead = await eventually(dead_lettered, "the visit reaches intake's dead-letter queue")
+    dead = await eventually(dead_lettered, what="the visit reaches intake's dead-letter queue")
     assert [b["id"] for b in dead] == [str(visit.id)]
     assert await home_requests.count_documents({}) == 0
     assert (await client.get(f"{PATH}/GD-ZZZZZZZ", headers=auth(WARD))).status_code == 404

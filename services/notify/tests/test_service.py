@@ -6,14 +6,14 @@ import json
 
 from gandan.notify.app import build
 from gandan.shared.auth import Role
-from gandan.shared.testing import auth, queued, serving
+from gandan.shared.testing import auth, eventually, queued, serving
 from gandan.shared.topology import Topology
 
 WARD, OTHER_WARD = "11002", "00004"
 
 
 async def test_a_scheduled_visit_is_announced_to_citizen_officer_and_leader(
-    service_settings, namespace, rabbitmq_url, samples, publish, wait_for
+    service_settings, namespace, rabbitmq_url, samples, publish
 ):
     contact, visit = samples.envelopes(WARD)
     service, app = build()
@@ -25,7 +25,7 @@ async def test_a_scheduled_visit_is_announced_to_citizen_officer_and_leader(
         async def listing():
             return (await client.get("/v1/messages", headers=auth(WARD, Role.STAFF))).json()["messages"]
 
-        messages = await wait_for(listing, lambda ms: len(ms) == 3 and all(m["status"] == "sent" for m in ms))
+        messages = await eventually(listing, lambda ms: len(ms) == 3 and all(m["status"] == "sent" for m in ms))
 
         # The audit queue gets what was published: our two events and notify's three notification.sent.
         audit_queue = Topology(namespace).queue("audit").name
@@ -35,7 +35,7 @@ async def test_a_scheduled_visit_is_announced_to_citizen_officer_and_leader(
             seen.extend(json.loads(m.body) for m in await queued(rabbitmq_url, audit_queue))
             return seen
 
-        await wait_for(drained, lambda s: sum(e["type"] == "notification.sent" for e in s) >= 3)
+        await eventually(drained, lambda s: sum(e["type"] == "notification.sent" for e in s) >= 3)
 
         other_ward = await client.get("/v1/messages", headers=auth(OTHER_WARD, Role.STAFF))
         anonymous = await client.get("/v1/messages")
@@ -89,7 +89,7 @@ async def test_a_scheduled_visit_is_announced_to_citizen_officer_and_leader(
 
 
 async def test_a_visit_that_arrives_before_its_contact_is_announced_once_the_contact_is_known(
-    service_settings, namespace, rabbitmq_url, samples, publish, wait_for
+    service_settings, namespace, rabbitmq_url, samples, publish
 ):
     contact, visit = samples.envelopes(WARD)
     service, app = build()
@@ -101,7 +101,7 @@ async def test_a_visit_that_arrives_before_its_contact_is_announced_once_the_con
         async def listing():
             return (await client.get("/v1/messages", headers=auth(WARD, Role.STAFF))).json()["messages"]
 
-        messages = await wait_for(listing, lambda ms: len(ms) == 3 and all(m["status"] == "sent" for m in ms))
+        messages = await eventually(listing, lambda ms: len(ms) == 3 and all(m["status"] == "sent" for m in ms))
 
     assert len(messages) == 3
     assert {m["status"] for m in messages} == {"sent"}

@@ -159,27 +159,31 @@ class VisitScheduled(EventData):
     leader: LeaderContact
 
 
-class NotificationSent(EventData):
+class NotificationOutcome(EventData):
+    """What became of one message to one recipient."""
+
+    message_id: str
+    request_code: str
+    recipient_role: RecipientRole
+    channel: Channel
+    template: str
+
+
+class NotificationSent(NotificationOutcome):
+    """The provider accepted the message."""
+
     event_type: ClassVar[str] = "notification.sent"
     event_version: ClassVar[int] = 1
 
-    message_id: str
-    request_code: str
-    recipient_role: RecipientRole
-    channel: Channel
-    template: str
     provider_message_id: str
 
 
-class NotificationFailed(EventData):
+class NotificationFailed(NotificationOutcome):
+    """The message could not be sent: refused for good, or still failing after every retry."""
+
     event_type: ClassVar[str] = "notification.failed"
     event_version: ClassVar[int] = 1
 
-    message_id: str
-    request_code: str
-    recipient_role: RecipientRole
-    channel: Channel
-    template: str
     reason: str
     permanent: bool
 

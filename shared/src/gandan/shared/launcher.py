@@ -61,7 +61,7 @@ def _readable(source: str, line: str, json_logs: bool) -> str:
     return text
 
 
-def _reachable(host: str, port: int) -> bool:
+def reachable(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=1):
             return True
@@ -81,13 +81,13 @@ def _wait_until(check, seconds: float) -> bool:  # type: ignore[no-untyped-def]
 def ensure_rabbitmq(url: str) -> None:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 5672
-    if _reachable(host, port):
+    if reachable(host, port):
         return
     if host not in {"127.0.0.1", "localhost", "::1"} or shutil.which("rabbitmq-server") is None:
         raise SystemExit(f"RabbitMQ is not reachable at {host}:{port}; set RABBITMQ_URL or start it.")
     _say("gandan", "RabbitMQ is down; starting the local server (rabbitmq-server -detached)")
     subprocess.run(["rabbitmq-server", "-detached"], check=True)
-    if not _wait_until(lambda: _reachable(host, port), 90):
+    if not _wait_until(lambda: reachable(host, port), 90):
         raise SystemExit("RabbitMQ did not come up within 90 s")
     if shutil.which("rabbitmqctl"):  # the port opens before the broker has fully booted
         subprocess.run(["rabbitmqctl", "await_startup", "--timeout", "90"], check=False, capture_output=True)
@@ -168,14 +168,14 @@ async def run(launch: Launch) -> int:
     try:
         if not launch.env.get("MONGODB_URL"):
             port = int(launch.env.get("GANDAN_EMBEDDED_MONGO_PORT", "27017"))
-            if _reachable("127.0.0.1", port):
+            if reachable("127.0.0.1", port):
                 raise SystemExit(f"port {port} is taken; set MONGODB_URL or GANDAN_EMBEDDED_MONGO_PORT")
             storage = launch.data_dir / "mongo"
             storage.mkdir(parents=True, exist_ok=True)
             secantus = shutil.which("secantusd-py", path=str(Path(sys.executable).parent)) or "secantusd-py"
             argv = [secantus, "--host", "127.0.0.1", "--port", str(port), "--storage-path", str(storage)]
             database = await _start("mongo", argv, launch.env, json_logs=True)
-            if not await asyncio.to_thread(_wait_until, lambda: _reachable("127.0.0.1", port), 30):
+            if not await asyncio.to_thread(_wait_until, lambda: reachable("127.0.0.1", port), 30):
                 raise SystemExit("SecantusDB did not start within 30 s")
             launch.env["MONGODB_URL"] = f"mongodb://127.0.0.1:{port}/"
             _say("gandan", f"SecantusDB (embedded MongoDB) on 127.0.0.1:{port}, data in {storage}")

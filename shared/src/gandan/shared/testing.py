@@ -6,11 +6,15 @@ Where the servers come from, in order:
 3. the local RabbitMQ (127.0.0.1:5672), and a throwaway SecantusDB started here.
 
 Each test gets its own namespace: its own exchanges, queues and databases,
-deleted afterwards.
+deleted afterwards. Within it, a test can act as another service would (`publish`),
+look into a service's database (`service_database`), read a queue (`queued`),
+wait for what happens asynchronously (`eventually`), and run a service (`serving`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import shutil
 import socket
@@ -18,24 +22,30 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 import aio_pika
 import httpx
 import pytest
 from fastapi import FastAPI
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient, MongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 
 from gandan.shared.auth import Role, issue_token
+from gandan.shared.events import Envelope, to_wire
+from gandan.shared.launcher import reachable
 from gandan.shared.service import Service
 from gandan.shared.topology import Topology
 
 AUTH_SECRET = "test-only-secret-" + "0123456789" * 4
 PSEUDONYM_KEY = "test-only-pseudonym-key-" + "9876543210" * 4
 SERVICES = ("intake", "dispatch", "notify", "audit")
+
+T = TypeVar("T")
 
 
 def token(ward_code: str = "11002", role: Role = Role.STAFF, secret: str = AUTH_SECRET) -> str:
@@ -50,14 +60,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def _docker_engine() -> bool:
@@ -79,7 +81,7 @@ def rabbitmq_url() -> Iterator[str]:
         with RabbitMqContainer("rabbitmq:3.13-management") as rabbit:
             yield f"amqp://guest:guest@{rabbit.get_container_host_ip()}:{rabbit.get_exposed_port(5672)}/"
     else:
-        if not _reachable("127.0.0.1", 5672):
+        if not reachable("127.0.0.1", 5672):
             pytest.fail(
                 "no RabbitMQ: set RABBITMQ_URL, run Docker, or start the local server (rabbitmq-server -detached)"
             )
@@ -116,7 +118,7 @@ def mongodb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + 30
-        while not _reachable("127.0.0.1", port):
+        while not reachable("127.0.0.1", port):
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
                 pytest.fail(f"SecantusDB did not start: {log.read_text()[-2000:]}")
@@ -190,3 +192,64 @@ async def queued(rabbitmq_url: str, queue: str) -> list[aio_pika.abc.AbstractInc
             await message.ack()
             messages.append(message)
     return messages
+
+
+@pytest.fixture
+async def publish(namespace: str, rabbitmq_url: str) -> AsyncIterator[Callable[..., Awaitable[None]]]:
+    """`await publish(body, routing_key=None)`: to this test's events exchange, as another service would.
+
+    An Envelope goes as the JSON of its wire form, a dict as JSON, bytes as they are (then `routing_key`
+    is needed); routed by the body's type unless `routing_key` is given. Persistent, and confirmed by
+    the broker; a message no queue takes raises.
+    """
+    connection = await aio_pika.connect(rabbitmq_url)
+    channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+
+    async def send(body: Envelope[Any] | dict[str, Any] | bytes, routing_key: str | None = None) -> None:
+        ids: dict[str, str] = {}
+        if isinstance(body, Envelope):
+            ids = {"message_id": str(body.id), "correlation_id": str(body.correlation_id)}
+            body = to_wire(body)
+        if isinstance(body, dict):
+            routing_key = routing_key or body["type"]
+            body = json.dumps(body).encode()
+        if routing_key is None:
+            raise ValueError("bytes have no type to be routed by: give a routing_key")
+        # Looked up when sending: the exchange is declared by the service the test starts.
+        exchange = await channel.get_exchange(Topology(namespace).events.name, ensure=True)
+        message = aio_pika.Message(
+            body, content_type="application/json", delivery_mode=aio_pika.DeliveryMode.PERSISTENT, **ids
+        )
+        await exchange.publish(message, routing_key=routing_key, mandatory=True)
+
+    try:
+        yield send
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+async def service_database(
+    namespace: str, mongodb_url: str
+) -> AsyncIterator[Callable[[str], AsyncDatabase[dict[str, Any]]]]:
+    """`service_database("audit")`: that service's database of this test (dropped by `namespace`)."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_url, tz_aware=True)
+    try:
+        yield lambda service: client[f"{namespace}_{service}"]
+    finally:
+        await client.close()
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]],
+    done: Callable[[T], object] = bool,
+    timeout: float = 10.0,
+    what: str = "",
+) -> T:
+    """Call `probe()` until `done(result)` holds and return that result; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not done(result := await probe()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached in {timeout} s: {what}")
+        await asyncio.sleep(0.05)
+    return result

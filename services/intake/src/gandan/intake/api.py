@@ -11,8 +11,14 @@ from fastapi import APIRouter, Depends, Header
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from gandan.intake.domain import BOOKING_HORIZON_DAYS, EligibilityCategory, HomeRequest, RequestStatus
-from gandan.intake.handlers import RegisterHomeRequest, register_home_request
+from gandan.intake.domain import (
+    BOOKING_HORIZON_DAYS,
+    EligibilityCategory,
+    HomeRequest,
+    HomeRequestDetails,
+    RequestStatus,
+)
+from gandan.intake.handlers import register_home_request
 from gandan.intake.repository import HomeRequestRepository
 from gandan.shared.auth import Credential, Role, require
 from gandan.shared.clock import local, utcnow
@@ -119,7 +125,7 @@ def home_requests_router(repository: HomeRequestRepository, relay: OutboxRelay, 
     ) -> Accepted:
         credential.require_ward(form.ward_code)
         request = await register_home_request(
-            RegisterHomeRequest(**form.model_dump()),
+            HomeRequestDetails(**form.model_dump()),
             repository=repository,
             relay=relay,
             pseudonym_key=pseudonym_key,

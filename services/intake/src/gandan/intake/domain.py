@@ -51,10 +51,10 @@ class Visit:
 
 
 @dataclass(frozen=True)
-class HomeRequest:
-    code: str
+class HomeRequestDetails:
+    """What the citizen (or the group leader for them) asks for."""
+
     ward_code: str
-    citizen_ref: str
     name: str
     phone: str
     address: str
@@ -65,6 +65,14 @@ class HomeRequest:
     preferred_date: date
     time_window: TimeWindow
     result_delivery: ResultDelivery
+
+
+@dataclass(frozen=True, kw_only=True)
+class HomeRequest(HomeRequestDetails):
+    """A registered request: the details, with its code, pseudonym, time and progress."""
+
+    code: str
+    citizen_ref: str
     registered_at: datetime
     status: RequestStatus = RequestStatus.REGISTERED
     visit: Visit | None = None

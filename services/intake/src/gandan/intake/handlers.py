@@ -2,42 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from uuid import UUID
 
 from gandan.intake.domain import (
-    EligibilityCategory,
     HomeRequest,
+    HomeRequestDetails,
     Visit,
     citizen_ref,
     new_request_code,
     registration_events,
 )
 from gandan.intake.repository import DuplicateRequestCode, HomeRequestRepository
-from gandan.shared.events import Envelope, ProcedureField, ResultDelivery, TimeWindow, VisitScheduled
+from gandan.shared.events import Envelope, VisitScheduled
 from gandan.shared.outbox import OutboxRelay
 
 _CODE_ATTEMPTS = 5
 
 
-@dataclass(frozen=True)
-class RegisterHomeRequest:
-    ward_code: str
-    name: str
-    phone: str
-    address: str
-    residential_group: str
-    category: EligibilityCategory
-    procedure: str
-    field: ProcedureField
-    preferred_date: date
-    time_window: TimeWindow
-    result_delivery: ResultDelivery
-
-
 async def register_home_request(
-    command: RegisterHomeRequest,
+    details: HomeRequestDetails,
     *,
     repository: HomeRequestRepository,
     relay: OutboxRelay,
@@ -48,9 +32,9 @@ async def register_home_request(
     for _ in range(_CODE_ATTEMPTS):
         request = HomeRequest(
             code=new_request_code(),
-            citizen_ref=citizen_ref(pseudonym_key, command.ward_code, command.phone),
+            citizen_ref=citizen_ref(pseudonym_key, details.ward_code, details.phone),
             registered_at=now,
-            **vars(command),
+            **vars(details),
         )
         try:
             await repository.add(request, registration_events(request, correlation_id))

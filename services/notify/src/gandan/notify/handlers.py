@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from gandan.notify.channels import DeliveryFailed, MessageChannel, Outgoing
 from gandan.notify.domain import Contact, Message, visit_messages
 from gandan.notify.repository import MessageStatus, NotifyRepository
 from gandan.shared.clock import utcnow
 from gandan.shared.events import (
+    Channel,
     ContactRegistered,
     Envelope,
+    EventData,
     NotificationFailed,
+    NotificationOutcome,
     NotificationSent,
     RecipientRole,
     VisitScheduled,
@@ -91,15 +95,8 @@ async def send_due_messages(
             logger.exception("channel raised an unexpected error", extra=log_fields(message_id=document["_id"]))
             await _record_failure(repository, document, DeliveryFailed(repr(error), permanent=False))
         else:
-            sent = NotificationSent(
-                message_id=document["_id"],
-                request_code=document["request_code"],
-                recipient_role=RecipientRole(document["recipient_role"]),
-                channel=channel.name,
-                template=document["template"],
-                provider_message_id=provider_message_id,
-            )
-            await repository.mark_sent(document["_id"], provider_message_id, utcnow(), _event(document, sent))
+            event = _outcome(document, NotificationSent, provider_message_id=provider_message_id)
+            await repository.mark_sent(document["_id"], provider_message_id, utcnow(), event)
         handled += 1
     if handled:
         relay.wake()
@@ -116,21 +113,20 @@ async def _record_failure(repository: NotifyRepository, document: Document, fail
         )
         return
     logger.error("sending failed for good", extra=fields)
-    failed = NotificationFailed(
+    event = _outcome(document, NotificationFailed, reason=failure.reason, permanent=failure.permanent)
+    await repository.mark_failed(document["_id"], failure.reason, utcnow(), event)
+
+
+def _outcome(document: Document, outcome: type[NotificationOutcome], **details: Any) -> Envelope[EventData]:
+    """The outcome event of a stored message, caused by the event that asked for the message."""
+    data = outcome(
         message_id=document["_id"],
         request_code=document["request_code"],
         recipient_role=RecipientRole(document["recipient_role"]),
-        channel=document["channel"],
+        channel=Channel(document["channel"]),
         template=document["template"],
-        reason=failure.reason,
-        permanent=failure.permanent,
+        **details,
     )
-    await repository.mark_failed(document["_id"], failure.reason, utcnow(), _event(document, failed))
-
-
-def _event(
-    document: Document, data: NotificationSent | NotificationFailed
-) -> Envelope[NotificationSent | NotificationFailed]:
     return new_event(
         data,
         ward_code=document["ward_code"],
