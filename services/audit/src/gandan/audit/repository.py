@@ -43,7 +43,8 @@ class EvidenceRepository:
         )
 
     async def trail(self, ward_code: str, request_code: str) -> list[Document]:
+        # Events of one moment (a registration announces two) keep one order from call to call.
         cursor = self.events.find({"ward_code": ward_code, "request_code": request_code}).sort(
-            [("occurred_at", ASCENDING), ("recorded_at", ASCENDING)]
+            [("occurred_at", ASCENDING), ("recorded_at", ASCENDING), ("_id", ASCENDING)]
         )
         return [document async for document in cursor]
