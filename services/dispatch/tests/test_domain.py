@@ -22,6 +22,10 @@ from gandan.dispatch.domain import (
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 MONDAY = date(2026, 6, 1)  # an ordinary week: no holiday Mon 1 - Fri 5 June 2026
+TUESDAY, WEDNESDAY = MONDAY + timedelta(days=1), MONDAY + timedelta(days=2)
+LEAD = timedelta(hours=2)
+# Unless a test says otherwise, the request is handled the Friday before, well ahead.
+BEFORE = datetime(2026, 5, 29, 9, tzinfo=HCM)
 
 GIANG = Officer("tk-03", "Lê Văn Giang", "Chuyên viên", frozenset({"ho_tich"}), "0900000001")
 HOA = Officer("tk-08", "Trần Thị Hoa", "Chuyên viên", frozenset({"ho_tich"}), "0900000002")
@@ -39,7 +43,7 @@ def local(day: date, hour: int, minute: int = 0, hours: float = 1) -> Slot:
     return Slot(start, start + timedelta(hours=hours))
 
 
-def book(preferred_date=MONDAY, window=TimeWindow.MORNING, busy=None, field="dat_dai", **kw):
+def book(preferred_date=MONDAY, window=TimeWindow.MORNING, busy=None, field="dat_dai", now=BEFORE, lead=LEAD, **kw):
     return book_visit(
         roster=ROSTER,
         field=field,
@@ -48,8 +52,14 @@ def book(preferred_date=MONDAY, window=TimeWindow.MORNING, busy=None, field="dat
         window=window,
         busy=busy or {},
         calendar=CALENDAR,
+        now=now,
+        min_lead=lead,
         **kw,
     )
+
+
+def at(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=HCM)
 
 
 def whole_days(first: date, days: int) -> Slot:
@@ -201,3 +211,64 @@ def test_slot_is_stored_in_utc():
     slot = local(MONDAY, 8)
     assert slot.starts_at.tzinfo == UTC
     assert slot == Slot(datetime(2026, 6, 1, 1, tzinfo=UTC), datetime(2026, 6, 1, 2, tzinfo=UTC))
+
+
+# --- the clock: never in the past, never sooner than the lead time, days judged in Vietnam ---
+
+
+def test_today_at_four_in_the_afternoon_books_the_next_working_morning():
+    assert book(preferred_date=MONDAY, now=at(MONDAY, 16)).slot == local(TUESDAY, 8)
+
+
+def test_today_at_four_without_lead_time_may_still_take_the_16_00_slot_but_not_a_minute_later():
+    assert book(preferred_date=MONDAY, now=at(MONDAY, 16), lead=timedelta(0)).slot == local(MONDAY, 16)
+    assert book(preferred_date=MONDAY, now=at(MONDAY, 16, 1), lead=timedelta(0)).slot == local(TUESDAY, 8)
+
+
+def test_at_seven_the_lead_time_moves_the_visit_from_08_00_to_09_00():
+    assert book(preferred_date=MONDAY, now=at(MONDAY, 7)).slot == local(MONDAY, 9)
+    assert book(preferred_date=MONDAY, now=at(MONDAY, 7), lead=timedelta(minutes=30)).slot == local(MONDAY, 8)
+
+
+def test_a_slot_exactly_at_the_end_of_the_lead_time_is_bookable():
+    assert book(preferred_date=MONDAY, now=at(MONDAY, 12), window=TimeWindow.AFTERNOON).slot == local(MONDAY, 14)
+
+
+def test_lead_time_past_the_morning_gives_the_afternoon_of_the_same_day():
+    assert book(preferred_date=MONDAY, now=at(MONDAY, 9)).slot == local(MONDAY, 14)
+
+
+def test_23_30_utc_is_already_the_next_day_in_vietnam():
+    now = datetime(2026, 6, 1, 23, 30, tzinfo=UTC)  # Tuesday 06:30 at the ward
+    assert now.astimezone(HCM).date() == TUESDAY
+    # The server's "today" (Monday, in UTC) is yesterday at the ward.
+    assert book(preferred_date=MONDAY, now=now).slot == local(TUESDAY, 9)
+    assert book(preferred_date=TUESDAY, now=now).slot == local(TUESDAY, 9)
+    assert book(preferred_date=TUESDAY, now=now, lead=timedelta(minutes=90)).slot == local(TUESDAY, 8)
+
+
+def test_a_late_event_with_a_past_preferred_date_starts_at_the_first_bookable_moment():
+    booking = book(preferred_date=MONDAY, now=at(WEDNESDAY, 10))
+    assert booking.slot == local(WEDNESDAY, 14)
+
+
+def test_a_late_event_counts_the_horizon_from_the_first_bookable_day():
+    # Two weeks late: the preferred date's own horizon of one day is long gone.
+    now = at(MONDAY + timedelta(days=14), 10)
+    assert book(preferred_date=MONDAY, now=now, horizon_days=1).slot == local(MONDAY + timedelta(days=14), 14)
+
+
+def test_no_slot_names_the_first_day_searched():
+    with pytest.raises(NoSlotAvailable) as err:
+        book(preferred_date=MONDAY, now=at(WEDNESDAY, 10), horizon_days=1, busy={"tk-06": [whole_days(MONDAY, 5)]})
+    assert err.value.first_day == WEDNESDAY
+
+
+def test_busy_hours_still_count_after_the_lead_time():
+    busy = {"tk-06": [local(MONDAY, 9)]}
+    assert book(preferred_date=MONDAY, now=at(MONDAY, 7), busy=busy).slot == local(MONDAY, 10)
+
+
+def test_now_without_a_zone_is_refused():
+    with pytest.raises(ValueError):
+        book(now=datetime(2026, 6, 1, 16))

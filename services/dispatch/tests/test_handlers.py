@@ -14,6 +14,7 @@ from gandan.dispatch.domain import GroupLeader, Officer, ResidentialGroup, Roste
 from gandan.dispatch.handlers import schedule_home_visit
 from gandan.dispatch.repository import SlotTaken, VisitRecord
 from gandan.dispatch.roster import load_roster
+from gandan.shared.clock import utcnow
 from gandan.shared.events import (
     LeaderContact,
     ProcedureField,
@@ -47,6 +48,9 @@ def relay() -> FakeRelay:
     return FakeRelay()
 
 
+LEAD = timedelta(hours=2)
+
+
 @pytest.fixture
 def handle(repository, relay):
     return partial(
@@ -55,7 +59,27 @@ def handle(repository, relay):
         calendar=WorkingCalendar(),
         repository=repository,
         relay=relay,
+        clock=utcnow,
+        min_lead=LEAD,
     )
+
+
+@pytest.fixture
+def handle_at(repository, relay):
+    """The handler with the clock stopped at a given moment."""
+
+    def at_moment(now: datetime):
+        return partial(
+            schedule_home_visit,
+            rosters=load_roster,
+            calendar=WorkingCalendar(),
+            repository=repository,
+            relay=relay,
+            clock=lambda: now,
+            min_lead=LEAD,
+        )
+
+    return at_moment
 
 
 def at(day: date, hour: int) -> datetime:
@@ -150,6 +174,28 @@ async def test_afternoon_request_gets_14_00(handle, dispatch_db, request_registe
     assert visit["starts_at"] == at(office_day, 14)
 
 
+async def test_a_request_for_today_handled_at_16_00_is_visited_the_next_working_morning(
+    handle_at, dispatch_db, request_registered, office_day, first_office_day
+):
+    await handle_at(at(office_day, 16))(request_registered(preferred_date=office_day))
+
+    [visit] = await visits(dispatch_db)
+    assert visit["starts_at"] == at(first_office_day(office_day + timedelta(days=1)), 8)
+
+
+async def test_a_late_event_books_after_the_moment_it_is_handled_around_existing_visits(
+    handle_at, dispatch_db, request_registered, office_day
+):
+    handle = handle_at(at(office_day, 10))
+    await handle(request_registered(preferred_date=office_day, time_window=TimeWindow.AFTERNOON))
+
+    await handle(request_registered(preferred_date=office_day - timedelta(days=7)))
+
+    first, late = await visits(dispatch_db)
+    assert first["starts_at"] == at(office_day, 14)
+    assert late["starts_at"] == at(office_day, 15)
+
+
 async def test_unknown_residential_group_is_set_aside_with_a_reason(
     handle, dispatch_db, relay, request_registered, office_day
 ):
@@ -222,6 +268,8 @@ async def test_a_namesake_leader_in_another_ward_does_not_block_the_hour(
         calendar=WorkingCalendar(),
         repository=repository,
         relay=FakeRelay(),
+        clock=utcnow,
+        min_lead=LEAD,
     )
     await handle(request_registered(preferred_date=office_day, ward_code="11002"))
 

@@ -11,6 +11,7 @@ import holidays
 import pytest
 
 from gandan.dispatch.app import DispatchSettings, build
+from gandan.shared.clock import utcnow
 from gandan.shared.events import VisitScheduled
 from gandan.shared.testing import eventually, queued, serving
 from gandan.shared.topology import Topology
@@ -136,3 +137,18 @@ async def test_request_from_a_ward_without_roster_is_set_aside_and_not_scheduled
     [aside] = await dispatch_db["unassigned_requests"].find().to_list()
     assert aside["request_code"] == request.data.request_code
     assert await queued(rabbitmq_url, notify_queue) == []
+
+
+async def test_the_minimum_lead_time_is_read_from_dispatch_min_lead_minutes(
+    service_settings, monkeypatch, publish, collect, notify_queue, request_registered
+):
+    monkeypatch.setenv("DISPATCH_MIN_LEAD_MINUTES", str(3 * 24 * 60))
+    dispatch = build(DispatchSettings())  # type: ignore[call-arg]
+    published_at = utcnow()
+    today_at_the_ward = published_at.astimezone(HCM).date()
+
+    async with serving(*dispatch):
+        await publish(request_registered(preferred_date=today_at_the_ward))
+        [scheduled] = await collect(notify_queue, 1)
+
+    assert scheduled.data.starts_at >= published_at + timedelta(days=3)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import cache, partial
 
 from fastapi import FastAPI
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from gandan.dispatch.domain import WorkingCalendar
 from gandan.dispatch.handlers import schedule_home_visit
 from gandan.dispatch.repository import VisitRepository
 from gandan.dispatch.roster import load_roster
+from gandan.shared.clock import utcnow
 from gandan.shared.events import RequestRegistered, VisitScheduled
 from gandan.shared.service import Service, run
 from gandan.shared.settings import ServiceSettings
@@ -22,6 +25,10 @@ class DispatchSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="DISPATCH_")
 
     http_port: int = 8002
+    # Two hours: time for the messages to reach the citizen, the officer and the group leader,
+    # for the officer to take the papers and cross the ward, and for the citizen to gather
+    # documents; short enough that a morning request is still visited the same afternoon.
+    min_lead_minutes: int = Field(120, ge=0, le=7 * 24 * 60)
 
 
 def build(settings: DispatchSettings | None = None) -> tuple[Service, FastAPI]:
@@ -38,6 +45,8 @@ def build(settings: DispatchSettings | None = None) -> tuple[Service, FastAPI]:
                 calendar=WorkingCalendar(),
                 repository=repository,
                 relay=relay,
+                clock=utcnow,
+                min_lead=timedelta(minutes=settings.min_lead_minutes),
             )
         }
     )

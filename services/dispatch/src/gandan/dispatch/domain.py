@@ -2,7 +2,7 @@
 
 Seed 000: the officer of the citizen's field goes to the home together with a
 leader of the citizen's residential group, at an agreed date and time.
-No I/O here: the caller passes the roster, the calendar and existing bookings.
+No I/O here: the caller passes the roster, the calendar, existing bookings and now.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import holidays
 
-from gandan.shared.clock import LOCAL_TZ
+from gandan.shared.clock import LOCAL_TZ, local
 from gandan.shared.events import ProcedureField, TimeWindow
 
 # Fields an officer may hold: those citizens ask for, and procedure control (internal).
@@ -147,15 +147,34 @@ class NoLeaderForGroup(BookingError):
 
 
 class NoSlotAvailable(BookingError):
-    def __init__(self, *, field: str, residential_group: str, preferred_date: date, horizon_days: int) -> None:
+    def __init__(self, *, field: str, residential_group: str, first_day: date, horizon_days: int) -> None:
         super().__init__(
             f"no free slot for field {field!r} in group {residential_group!r} "
-            f"within {horizon_days} days from {preferred_date.isoformat()}"
+            f"within {horizon_days} days from {first_day.isoformat()}"
         )
         self.field = field
         self.residential_group = residential_group
-        self.preferred_date = preferred_date
+        self.first_day = first_day
         self.horizon_days = horizon_days
+
+
+def earliest_start(now: datetime, min_lead: timedelta) -> datetime:
+    """The first moment a visit may start: never in the past, never sooner than the lead time."""
+    # A naive `now` would be read in the server's zone, which may be UTC, not Vietnam's.
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    if min_lead < timedelta(0):
+        raise ValueError("min_lead must not be negative")
+    return now + min_lead
+
+
+def first_search_day(preferred_date: date, earliest: datetime) -> date:
+    """The preferred date, or the first bookable day when that is later.
+
+    Days are Vietnam's: at 23:30 UTC it is already the next day at the ward.
+    A preferred date already past (an event delivered late) starts at the first bookable day.
+    """
+    return max(preferred_date, local(earliest).date())
 
 
 def _slot_at(day: date, start: time) -> Slot:
@@ -164,16 +183,18 @@ def _slot_at(day: date, start: time) -> Slot:
 
 
 def _candidate_slots(
-    preferred_date: date, window: TimeWindow, calendar: WorkingCalendar, horizon_days: int
+    first_day: date, earliest: datetime, window: TimeWindow, calendar: WorkingCalendar, horizon_days: int
 ) -> Iterator[Slot]:
     other = TimeWindow.AFTERNOON if window is TimeWindow.MORNING else TimeWindow.MORNING
     for offset in range(horizon_days):
-        day = preferred_date + timedelta(days=offset)
+        day = first_day + timedelta(days=offset)
         if not calendar.is_working_day(day):
             continue
         for w in (window, other):
             for start in _WINDOW_STARTS[w]:
-                yield _slot_at(day, start)
+                slot = _slot_at(day, start)
+                if slot.starts_at >= earliest:
+                    yield slot
 
 
 def _is_free(key: str, slot: Slot, busy: Mapping[str, Sequence[Slot]]) -> bool:
@@ -189,16 +210,21 @@ def book_visit(
     window: TimeWindow,
     busy: Mapping[str, Sequence[Slot]],
     calendar: WorkingCalendar,
+    now: datetime,
+    min_lead: timedelta,
     horizon_days: int = 30,
 ) -> Booking:
     """Earliest visit where an officer of `field` and a group leader are both free.
 
-    Searches the calendar days preferred_date .. preferred_date + horizon_days - 1;
-    each working day the preferred window first, then the other one.
+    Only visits starting at `now + min_lead` or later. Searches the calendar days
+    first_search_day .. first_search_day + horizon_days - 1; each working day the
+    preferred window first, then the other one.
     `busy` maps `officer.staff_id` / `leader_key(group, leader)` to booked slots.
     """
     if horizon_days < 1:
         raise ValueError("horizon_days must be at least 1")
+    earliest = earliest_start(now, min_lead)
+    first_day = first_search_day(preferred_date, earliest)
     officers = roster.officers_for(field)
     if not officers:
         raise NoOfficerForField(field)
@@ -208,7 +234,7 @@ def book_visit(
     if not group.leaders:
         raise NoLeaderForGroup(group)
 
-    for slot in _candidate_slots(preferred_date, window, calendar, horizon_days):
+    for slot in _candidate_slots(first_day, earliest, window, calendar, horizon_days):
         officer = next((o for o in officers if _is_free(o.staff_id, slot, busy)), None)
         if officer is None:
             continue
@@ -218,6 +244,6 @@ def book_visit(
     raise NoSlotAvailable(
         field=field,
         residential_group=residential_group,
-        preferred_date=preferred_date,
+        first_day=first_day,
         horizon_days=horizon_days,
     )

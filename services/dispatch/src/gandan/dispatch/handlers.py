@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
-from gandan.dispatch.domain import Booking, BookingError, Roster, WorkingCalendar, book_visit, leader_key
+from gandan.dispatch.domain import (
+    Booking,
+    BookingError,
+    Roster,
+    WorkingCalendar,
+    book_visit,
+    earliest_start,
+    first_search_day,
+    leader_key,
+)
 from gandan.dispatch.repository import SlotTaken, VisitRecord, VisitRepository
 from gandan.dispatch.roster import UnknownWard
 from gandan.shared.events import Envelope, LeaderContact, RequestRegistered, StaffContact, VisitScheduled, caused_by
@@ -27,6 +37,8 @@ async def schedule_home_visit(
     calendar: WorkingCalendar,
     repository: VisitRepository,
     relay: OutboxRelay,
+    clock: Callable[[], datetime],
+    min_lead: timedelta,
 ) -> None:
     request = event.data
     visit_id = effect_id(event.id)
@@ -35,7 +47,10 @@ async def schedule_home_visit(
     for _ in range(_BOOKING_ATTEMPTS):
         try:
             roster = rosters(event.ward_code)
-            busy = await repository.busy_from(event.ward_code, request.preferred_date)
+            # Judged when handled, not when published: a late event must not book a past hour.
+            now = clock()
+            first_day = first_search_day(request.preferred_date, earliest_start(now, min_lead))
+            busy = await repository.busy_from(event.ward_code, first_day)
             booking = book_visit(
                 roster=roster,
                 field=request.field,
@@ -44,6 +59,8 @@ async def schedule_home_visit(
                 window=request.time_window,
                 busy=busy,
                 calendar=calendar,
+                now=now,
+                min_lead=min_lead,
             )
         except (BookingError, UnknownWard) as error:
             logger.warning(
