@@ -4,7 +4,9 @@
 - MongoDB at MONGODB_URL; when unset, SecantusDB is started with its data in `.data/mongo`.
 - Secrets (credential signing key, pseudonym key) from the environment, or kept in `.data/secrets.env`.
 - The four services as separate processes; their JSON logs shown as readable lines.
-- Ctrl-C (or SIGTERM) stops the services, then the embedded database, cleanly.
+- Once all are ready, a service or the embedded database that dies is restarted after a back-off
+  (1 s doubling to 30 s; 1 s again after a minute up), each death and restart logged; the others keep running.
+- Ctrl-C (or SIGTERM) stops the services, then the embedded database, cleanly, also during a back-off.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -29,6 +32,29 @@ SERVICES = {"intake": 8001, "dispatch": 8002, "notify": 8003, "audit": 8004}
 STOP_GRACE_SECONDS = 20.0
 _PUMPS: set[asyncio.Task[None]] = set()
 _COLOURS = {"intake": 36, "dispatch": 33, "notify": 35, "audit": 32, "mongo": 34, "gandan": 37}
+
+
+@dataclass
+class Backoff:
+    """How long to wait before restarting a process that died: doubling up to `cap`, so one
+    that keeps dying is retried at a steady pace, never in a hot loop; back to `first`
+    after it stayed up `steady` seconds, so a rare crash is not punished for an old one."""
+
+    first: float = 1.0
+    cap: float = 30.0
+    steady: float = 60.0
+    _next: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._next = self.first
+
+    def after(self, uptime: float) -> float:
+        """The wait before the next start of a process that died after `uptime` seconds."""
+        if uptime >= self.steady:
+            self._next = self.first
+        delay = self._next
+        self._next = min(delay * 2, self.cap)
+        return delay
 
 
 @dataclass
@@ -126,6 +152,64 @@ async def _start(source: str, argv: list[str], env: dict[str, str], json_logs: b
     return process
 
 
+@dataclass
+class Child:
+    """A process the launcher keeps running: how to start it, and the one running now."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    json_logs: bool
+    process: asyncio.subprocess.Process | None = None
+    started_at: float = 0.0
+
+    async def start(self) -> None:
+        verb = "started" if self.process is None else "restarted"
+        self.process = await _start(self.name, self.argv, self.env, self.json_logs)
+        self.started_at = time.monotonic()
+        _say("gandan", f"{self.name} {verb}, pid {self.process.pid}")
+
+
+def _ending(returncode: int) -> str:
+    if returncode >= 0:
+        return f"exited with code {returncode}"
+    try:
+        return f"was killed by {signal.Signals(-returncode).name}"
+    except ValueError:
+        return f"was killed by signal {-returncode}"
+
+
+async def _unless_stopped(work: Awaitable[object], stop: asyncio.Event) -> bool:
+    """Await `work` unless `stop` is set first (then `work` is cancelled). True if `work` finished."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if stop.is_set() or not task.done():
+            task.cancel()
+    return not stop.is_set()
+
+
+async def supervise(child: Child, stop: asyncio.Event, backoff: Backoff) -> None:
+    """Restart `child` each time it dies, after the back-off, until `stop` is set."""
+    while True:
+        assert child.process is not None
+        if not await _unless_stopped(child.process.wait(), stop):
+            return
+        uptime = time.monotonic() - child.started_at
+        delay = backoff.after(uptime)
+        _say(
+            "gandan",
+            f"{child.name} (pid {child.process.pid}) {_ending(child.process.returncode or 0)} "
+            f"after {uptime:.1f} s up; restarting in {delay:g} s",
+        )
+        if not await _unless_stopped(asyncio.sleep(delay), stop):
+            return
+        await child.start()
+
+
 async def _stop(source: str, process: asyncio.subprocess.Process) -> None:
     if process.returncode is not None:
         return
@@ -163,8 +247,9 @@ async def run(launch: Launch) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    database: asyncio.subprocess.Process | None = None
-    services: dict[str, asyncio.subprocess.Process] = {}
+    database: Child | None = None
+    services: dict[str, Child] = {}
+    supervisors: list[asyncio.Task[None]] = []
     try:
         if not launch.env.get("MONGODB_URL"):
             port = int(launch.env.get("GANDAN_EMBEDDED_MONGO_PORT", "27017"))
@@ -174,7 +259,8 @@ async def run(launch: Launch) -> int:
             storage.mkdir(parents=True, exist_ok=True)
             secantus = shutil.which("secantusd-py", path=str(Path(sys.executable).parent)) or "secantusd-py"
             argv = [secantus, "--host", "127.0.0.1", "--port", str(port), "--storage-path", str(storage)]
-            database = await _start("mongo", argv, launch.env, json_logs=True)
+            database = Child("mongo", argv, dict(launch.env), json_logs=True)
+            await database.start()
             if not await asyncio.to_thread(_wait_until, lambda: reachable("127.0.0.1", port), 30):
                 raise SystemExit("SecantusDB did not start within 30 s")
             launch.env["MONGODB_URL"] = f"mongodb://127.0.0.1:{port}/"
@@ -182,10 +268,12 @@ async def run(launch: Launch) -> int:
 
         for name in SERVICES:
             env = launch.env | {f"{name.upper()}_HTTP_PORT": str(launch.ports[name])}
-            services[name] = await _start(name, [sys.executable, "-m", f"gandan.{name}.app"], env, launch.json_logs)
+            services[name] = Child(name, [sys.executable, "-m", f"gandan.{name}.app"], env, launch.json_logs)
+            await services[name].start()
 
         ready = asyncio.create_task(_all_ready(list(launch.ports.values()), 60))
-        exited = [asyncio.create_task(p.wait()) for p in services.values()]
+        # A death before all are ready is a set-up error (port taken, bad setting): restarting would hide it.
+        exited = [asyncio.create_task(c.process.wait()) for c in services.values() if c.process]
         done, _ = await asyncio.wait(
             {ready, asyncio.create_task(stop.wait()), *exited}, return_when=asyncio.FIRST_COMPLETED
         )
@@ -206,17 +294,23 @@ async def run(launch: Launch) -> int:
             f"(with GANDAN_AUTH_SECRET from {launch.data_dir / 'secrets.env'}). Ctrl-C stops everything.",
         )
 
-        exited_any = asyncio.create_task(asyncio.wait(exited, return_when=asyncio.FIRST_COMPLETED))
-        await asyncio.wait({exited_any, asyncio.create_task(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
-        if not stop.is_set():
-            _say("gandan", "a service exited; stopping the others")
-            return 1
-        return 0
+        # The database too: the services reconnect to it, and would otherwise wait for it forever.
+        for child in [*services.values(), *([database] if database else [])]:
+            supervisors.append(asyncio.create_task(supervise(child, stop, Backoff()), name=child.name))
+        await asyncio.wait({asyncio.create_task(stop.wait()), *supervisors}, return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set():
+            return 0
+        for task in supervisors:
+            if task.done():  # a restart itself failed (e.g. the program is gone)
+                _say("gandan", f"cannot keep {task.get_name()} running: {task.exception()!r}; stopping")
+        return 1
     finally:
+        stop.set()  # no restart from here on; each supervisor returns at once
+        await asyncio.gather(*supervisors, return_exceptions=True)
         _say("gandan", "stopping")
-        await asyncio.gather(*(_stop(n, p) for n, p in services.items()))
-        if database is not None:
-            await _stop("mongo", database)
+        await asyncio.gather(*(_stop(n, c.process) for n, c in services.items() if c.process))
+        if database is not None and database.process is not None:
+            await _stop("mongo", database.process)
         _say("gandan", "stopped")
 
 
