@@ -10,7 +10,14 @@ from aio_pika.exceptions import DeliveryError
 from faststream.rabbit import RabbitBroker
 
 from gandan.shared.events import RequestRegistered, to_wire
-from gandan.shared.messaging import ALL_EVENTS, EventPublisher, create_broker, subscribe
+from gandan.shared.messaging import (
+    ALL_EVENTS,
+    REJECTED_DETAIL_HEADER,
+    REJECTED_REASON_HEADER,
+    EventPublisher,
+    create_broker,
+    subscribe,
+)
 from gandan.shared.settings import ServiceSettings
 from gandan.shared.testing import eventually, queued
 from gandan.shared.topology import Topology, declare_topology
@@ -74,6 +81,8 @@ async def test_an_event_that_keeps_failing_is_tried_then_dead_lettered(broker, n
     )
     assert attempts == [str(event.id)] * 3
     assert json.loads(dead[0].body) == to_wire(event)
+    assert dead[0].headers[REJECTED_REASON_HEADER] == "handler_failed"
+    assert "the database is away" in dead[0].headers[REJECTED_DETAIL_HEADER]
 
 
 async def test_an_event_that_fails_once_is_handled_on_the_next_attempt(broker, namespace, rabbitmq_url):
@@ -103,9 +112,19 @@ async def test_an_event_that_fails_once_is_handled_on_the_next_attempt(broker, n
     assert await queued(rabbitmq_url, topology.dead_letter_queue("audit").name) == []
 
 
-@pytest.mark.parametrize("body", [b'{"hello": 1}', b"[1, 2]", b"plain text", b'{"hello": 1', b""])
-async def test_a_message_that_is_not_an_event_goes_straight_to_the_dead_letters(
-    body, broker, namespace, rabbitmq_url, publish
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"hello": 1}', "unknown_type"),
+        (b"[1, 2]", "not_an_envelope"),
+        (b"plain text", "not_json"),
+        (b'{"hello": 1', "not_json"),
+        (b"", "not_json"),
+        (b"\xff\xfe", "not_json"),
+    ],
+)
+async def test_a_message_that_is_not_an_event_goes_straight_to_the_dead_letters_with_the_reason(
+    body, reason, broker, namespace, rabbitmq_url, publish
 ):
     topology = Topology(namespace)
     handled: list[str] = []
@@ -128,4 +147,27 @@ async def test_a_message_that_is_not_an_event_goes_straight_to_the_dead_letters(
 
     await eventually(dead_so_far, lambda d: len(d) == 3 and bool(handled), what="three dead letters, one handled")
     assert [m.body for m in dead] == [body] * 3
+    assert [m.headers[REJECTED_REASON_HEADER] for m in dead] == [reason] * 3
     assert handled == [str(event.id)]
+
+
+async def test_an_event_put_straight_into_a_queue_is_not_trusted(broker, namespace, rabbitmq_url):
+    # The default exchange reaches any queue by its name, past the events exchange's topic permissions.
+    topology = Topology(namespace)
+    handled: list[str] = []
+
+    async def handler(event) -> None:
+        handled.append(str(event.id))
+
+    subscribe(broker, topology, "dispatch", {"request.registered": handler}, max_attempts=3)
+    await start(broker, topology)
+    event = request_registered()
+    connection = await aio_pika.connect(rabbitmq_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        message = aio_pika.Message(json.dumps(to_wire(event)).encode(), message_id=str(event.id))
+        await channel.default_exchange.publish(message, routing_key=topology.queue("dispatch").name)
+
+    [dead] = await eventually(lambda: queued(rabbitmq_url, topology.dead_letter_queue("dispatch").name))
+    assert dead.headers[REJECTED_REASON_HEADER] == "wrong_route"
+    assert handled == []

@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, Generic, TypeVar
 from uuid import UUID, uuid4
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gandan.shared.clock import utcnow
 
@@ -26,6 +26,9 @@ class EventData(Contract):
 
     event_type: ClassVar[str]
     event_version: ClassVar[int]
+    # The one service that publishes this type: consumers refuse it from anyone else,
+    # and its broker credential is the only one allowed to publish the routing key.
+    owner: ClassVar[str]
 
 
 D = TypeVar("D")
@@ -117,6 +120,7 @@ class RequestRegistered(EventData):
 
     event_type: ClassVar[str] = "request.registered"
     event_version: ClassVar[int] = 1
+    owner: ClassVar[str] = "intake"
 
     request_code: str
     citizen_ref: str = Field(description="Pseudonymous reference to the citizen, stable within a ward.")
@@ -133,6 +137,7 @@ class ContactRegistered(EventData):
 
     event_type: ClassVar[str] = "contact.registered"
     event_version: ClassVar[int] = 1
+    owner: ClassVar[str] = "intake"
 
     request_code: str
     citizen_ref: str
@@ -147,6 +152,7 @@ class VisitScheduled(EventData):
 
     event_type: ClassVar[str] = "visit.scheduled"
     event_version: ClassVar[int] = 1
+    owner: ClassVar[str] = "dispatch"
 
     request_code: str
     visit_id: str
@@ -162,6 +168,7 @@ class VisitScheduled(EventData):
 class NotificationOutcome(EventData):
     """What became of one message to one recipient."""
 
+    owner: ClassVar[str] = "notify"
     message_id: str
     request_code: str
     recipient_role: RecipientRole
@@ -198,8 +205,18 @@ EVENT_TYPES: tuple[type[EventData], ...] = (
 _BY_KEY: dict[tuple[str, int], type[EventData]] = {(t.event_type, t.event_version): t for t in EVENT_TYPES}
 
 
-class UnknownEvent(ValueError):
-    pass
+def owned_by(service: str) -> list[str]:
+    """The event types `service` publishes."""
+    return sorted({t.event_type for t in EVENT_TYPES if t.owner == service})
+
+
+class EventRefused(ValueError):
+    """A message that must not be acted on; `reason` is a stable code for operators."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
 
 
 def new_event(
@@ -235,18 +252,33 @@ def caused_by(cause: Envelope[Any], data: EventData, *, producer: str) -> Envelo
     )
 
 
-def parse_raw(body: dict[str, Any]) -> Envelope[dict[str, Any]]:
-    """The envelope with its data left as a dict: for consumers of every type (audit)."""
-    return Envelope[dict[str, Any]].model_validate(body)
+def parse_event(body: object) -> Envelope[EventData]:
+    """The envelope with `data` validated against its registered type and version, from its owner.
 
-
-def parse_event(body: dict[str, Any]) -> Envelope[EventData]:
-    """The envelope with `data` validated against its registered type and version."""
-    key = (body.get("type"), body.get("version"))
-    model = _BY_KEY.get(key)  # type: ignore[arg-type]
+    Raises `EventRefused` for anything else: not an envelope, a type or version
+    without a contract, data outside the contract, or a producer that does not own the type.
+    """
+    if not isinstance(body, dict):
+        raise EventRefused("not_an_envelope", f"a JSON {type(body).__name__}, not an object")
+    event_type, version = body.get("type"), body.get("version")
+    if not any(t.event_type == event_type for t in EVENT_TYPES):
+        raise EventRefused("unknown_type", f"no contract for type {str(event_type)[:100]!r}")
+    model = _BY_KEY.get((event_type, version))  # type: ignore[arg-type]
     if model is None:
-        raise UnknownEvent(f"no contract for {key[0]} v{key[1]}")
-    return Envelope[model].model_validate(body)  # type: ignore[valid-type, return-value]
+        raise EventRefused("unknown_version", f"no contract for {event_type} v{str(version)[:20]}")
+    try:
+        envelope = Envelope[model].model_validate(body)  # type: ignore[valid-type]
+    except ValidationError as error:
+        in_data = all(e["loc"][:1] == ("data",) for e in error.errors())
+        raise EventRefused("invalid_data" if in_data else "not_an_envelope", _summary(error)) from error
+    if envelope.producer != model.owner:
+        raise EventRefused("wrong_producer", f"{event_type} comes from {model.owner}, not {envelope.producer[:100]!r}")
+    return envelope  # type: ignore[return-value]
+
+
+def _summary(error: ValidationError) -> str:
+    # Field paths and messages only: the input itself may be large or personal.
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:5])
 
 
 def to_wire(envelope: Envelope[Any]) -> dict[str, Any]:

@@ -1,10 +1,18 @@
 """Publishing and consuming events on RabbitMQ, with the guarantees FastStream does not default to.
 
 - Publishing: persistent, mandatory (unroutable raises), publisher-confirmed, with a timeout.
-- Consuming: manual acks, only after the handler stored its work. A failing
-  event is re-queued by the consumer itself with an attempt count, and after the
-  last attempt rejected without requeue, so the queue dead-letters it. This does
-  not rely on the broker counting nacks (RabbitMQ 4.3+ does not).
+- Consuming: nothing on the bus is trusted blindly. Before a handler sees an event,
+  its size, JSON, envelope, registered type and version, data, producer (the type's
+  owner) and route (the events exchange under its own type, or this service's
+  retry) are checked; anything else is dead-lettered at once with the reason.
+- Acks: manual, only after the handler stored its work. A failing event is
+  re-queued by the consumer itself with an attempt count, and after the last
+  attempt dead-lettered with the reason. This does not rely on the broker
+  counting nacks (RabbitMQ 4.3+ does not).
+- Dead-lettering is a confirmed publish of a copy, with the reason in headers,
+  to the dead-letter exchange, then an ack (a reject cannot add headers). A crash
+  in between delivers the message again and dead-letters a second copy: a
+  duplicate dead letter, never a lost one.
 """
 
 from __future__ import annotations
@@ -16,13 +24,14 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from aiormq.abc import ConfirmationFrameType
+from aiormq.exceptions import ChannelAccessRefused
 from faststream import AckPolicy
 from faststream.message import StreamMessage
 from faststream.rabbit import Channel, RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
 from pamqp.commands import Basic
 
-from gandan.shared.events import Envelope, EventData, UnknownEvent, parse_event, parse_raw, to_wire
+from gandan.shared.events import Envelope, EventData, EventRefused, parse_event, to_wire
 from gandan.shared.logs import correlation, log_fields
 from gandan.shared.settings import ServiceSettings
 from gandan.shared.topology import Topology
@@ -31,13 +40,26 @@ logger = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT_SECONDS = 10.0
 ATTEMPT_HEADER = "x-gandan-attempt"
+REJECTED_REASON_HEADER = "x-gandan-rejected-reason"
+REJECTED_DETAIL_HEADER = "x-gandan-rejected-detail"
 ALL_EVENTS = "*"
+# The largest event today (visit.scheduled) is under 2 KB on the wire. 64 KiB leaves
+# room for thirty times that while bounding what one message can cost a consumer
+# (prefetch 16 × 64 KiB = 1 MiB held per queue) and what audit would store; a
+# 5 MB body is an attack or a bug, never a home-service request.
+MAX_EVENT_BYTES = 64 * 1024
+# A dead letter says why in a header; an unbounded error text would be a large header.
+_DETAIL_CHARS = 500
 
 EventHandler = Callable[[Envelope[Any]], Awaitable[None]]
 
 
 class PublishNotConfirmed(RuntimeError):
     pass
+
+
+class PublishRefused(PublishNotConfirmed):
+    """The broker refused this credential the routing key: the service does not own that event type."""
 
 
 def create_broker(settings: ServiceSettings, service: str) -> RabbitBroker:
@@ -85,15 +107,19 @@ class EventPublisher:
         publisher = self._publishers.get(body["type"])
         if publisher is None:
             raise ValueError(f"this service does not produce {body['type']}")
-        async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):  # a broker that is away must not hang us
-            confirmation: ConfirmationFrameType | None = await publisher.publish(
-                body,
-                message_id=str(body["id"]),
-                correlation_id=str(body["correlation_id"]),
-                headers={"event-type": body["type"], "event-version": body["version"]},
-                persist=True,
-                mandatory=True,
-            )
+        try:
+            async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):  # a broker that is away must not hang us
+                confirmation: ConfirmationFrameType | None = await publisher.publish(
+                    body,
+                    message_id=str(body["id"]),
+                    correlation_id=str(body["correlation_id"]),
+                    headers={"event-type": body["type"], "event-version": body["version"]},
+                    persist=True,
+                    mandatory=True,
+                )
+        except ChannelAccessRefused as error:
+            # The refusal closed the channel; it reopens by itself, so later publishes go through.
+            raise PublishRefused(f"{body['type']} {body['id']}: {error}") from error
         if not isinstance(confirmation, Basic.Ack):
             raise PublishNotConfirmed(f"{body['type']} {body['id']}: {confirmation!r}")
 
@@ -108,8 +134,8 @@ def subscribe(
 ) -> None:
     """Consume the service's queue, routing each event to its handler by type.
 
-    `handlers` maps event types to handlers that receive a typed envelope; the
-    key `ALL_EVENTS` takes every event with its data as a dict (for audit).
+    `handlers` maps event types to handlers that receive a typed, validated
+    envelope; the key `ALL_EVENTS` takes every registered type (for audit).
     """
     queue = topology.queue(service)
 
@@ -123,61 +149,112 @@ def subscribe(
     )
     async def on_event(raw: bytes, message: RabbitMessage) -> None:
         try:
-            body = json.loads(raw)
-            if ALL_EVENTS in handlers:
-                envelope, handler = parse_raw(body), handlers[ALL_EVENTS]
-            else:
-                envelope = parse_event(body)
-                handler = handlers[envelope.type]
-        except (ValueError, UnknownEvent, KeyError, TypeError, AttributeError) as error:
-            # It will never parse: retrying cannot help. The dead-letter queue keeps it.
-            logger.error("rejected an event that is not ours", extra=log_fields(reason=str(error)[:500]))
-            await message.reject(requeue=False)
+            envelope = _accepted(raw, message, topology, service)
+            handler = handlers.get(envelope.type) or handlers.get(ALL_EVENTS)
+            if handler is None:
+                raise EventRefused("not_consumed", f"{service} has no handler for {envelope.type}")
+        except EventRefused as refusal:
+            # It will never be acceptable: retrying cannot help. The dead-letter queue keeps it.
+            logger.error(
+                "refused an event; dead-lettering",
+                extra=log_fields(reason=refusal.reason, detail=refusal.detail[:_DETAIL_CHARS]),
+            )
+            await _dead_letter(broker, topology, service, raw, message, refusal.reason, refusal.detail)
             return
 
         with correlation(envelope.correlation_id):
             attempt = int((message.headers or {}).get(ATTEMPT_HEADER, 1))
             try:
                 await handler(envelope)
-            except Exception:
-                await _retry_or_dead_letter(broker, queue.name, body, message, attempt, max_attempts, envelope)
+            except Exception as error:
+                fields = log_fields(event_id=str(envelope.id), event_type=envelope.type, attempt=attempt)
+                if attempt >= max_attempts:
+                    logger.exception("handling failed for the last time; dead-lettering", extra=fields)
+                    await _dead_letter(broker, topology, service, raw, message, "handler_failed", repr(error))
+                else:
+                    logger.warning("handling failed; will retry", exc_info=True, extra=fields)
+                    await _retry(broker, topology, service, raw, message, attempt)
                 return
             await message.ack()
 
 
+def _accepted(raw: bytes, message: RabbitMessage, topology: Topology, service: str) -> Envelope[EventData]:
+    """The event in `raw`, if every check passes; else `EventRefused` with the reason."""
+    if len(raw) > MAX_EVENT_BYTES:
+        raise EventRefused("too_large", f"{len(raw)} bytes; the limit is {MAX_EVENT_BYTES}")
+    try:
+        body = json.loads(raw)
+    except ValueError as error:  # also bytes that are not UTF-8
+        raise EventRefused("not_json", str(error)) from error
+    envelope = parse_event(body)
+    # Broker permissions vouch for the routing key, not for the body: the body's type
+    # must be the key it was published under, or a copy this service re-queued itself.
+    exchange, routing_key = message.raw_message.exchange, message.raw_message.routing_key
+    own_retry = exchange == topology.retry.name and routing_key == service
+    published_as_its_type = exchange == topology.events.name and routing_key == envelope.type
+    if not (own_retry or published_as_its_type):
+        raise EventRefused("wrong_route", f"{envelope.type} arrived from {exchange!r} under {routing_key!r}")
+    return envelope
+
+
 async def _undecoded(message: StreamMessage[Any]) -> bytes:
     # The handler parses the body itself, so a body that is not JSON, or not an
-    # object, is rejected to the dead letters instead of failing before any ack.
+    # object, is dead-lettered instead of failing before any ack.
     return message.body
 
 
-async def _retry_or_dead_letter(
-    broker: RabbitBroker,
-    queue: str,
-    body: dict[str, Any],
-    message: RabbitMessage,
-    attempt: int,
-    max_attempts: int,
-    envelope: Envelope[Any],
+async def _copy(
+    broker: RabbitBroker, raw: bytes, message: RabbitMessage, headers: dict[str, Any], **route: Any
 ) -> None:
-    fields = log_fields(event_id=str(envelope.id), event_type=envelope.type, attempt=attempt)
-    if attempt >= max_attempts:
-        logger.exception("handling failed for the last time; dead-lettering", extra=fields)
-        await message.reject(requeue=False)
-        return
-    logger.warning("handling failed; will retry", exc_info=True, extra=fields)
-    # Back off a little so a passing outage (database restarting) is not burned through at once.
-    await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
-    # Re-queue a copy with the attempt counted, then ack the original. A crash in
-    # between delivers the event twice, which idempotent handlers absorb.
-    await broker.publish(
-        body,
-        queue=queue,
+    """Publish `raw` with the message's ids and `headers`, persistent and confirmed."""
+    confirmation = await broker.publish(
+        raw,
+        **route,
         message_id=message.message_id,
         correlation_id=message.correlation_id,
-        headers={**(message.headers or {}), ATTEMPT_HEADER: attempt + 1},
+        content_type=message.content_type,
+        headers={**(message.headers or {}), **headers},
         persist=True,
         mandatory=True,
         timeout=PUBLISH_TIMEOUT_SECONDS,
     )
+    if not isinstance(confirmation, Basic.Ack):
+        raise PublishNotConfirmed(f"copy of {message.message_id}: {confirmation!r}")
+
+
+async def _dead_letter(
+    broker: RabbitBroker,
+    topology: Topology,
+    service: str,
+    raw: bytes,
+    message: RabbitMessage,
+    reason: str,
+    detail: str,
+) -> None:
+    try:
+        await _copy(
+            broker,
+            raw,
+            message,
+            {REJECTED_REASON_HEADER: reason, REJECTED_DETAIL_HEADER: detail[:_DETAIL_CHARS]},
+            exchange=topology.dead_letters,
+            routing_key=topology.dead_letter_queue(service).name,
+        )
+    except Exception:
+        # Not dead-lettered, so not acked: it comes back and is judged again.
+        logger.exception("could not dead-letter; the message stays in the queue", extra=log_fields(reason=reason))
+        await asyncio.sleep(1.0)
+        await message.nack(requeue=True)
+        return
+    await message.ack()
+
+
+async def _retry(
+    broker: RabbitBroker, topology: Topology, service: str, raw: bytes, message: RabbitMessage, attempt: int
+) -> None:
+    # Back off a little so a passing outage (database restarting) is not burned through at once.
+    await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
+    # Re-queue a copy with the attempt counted, then ack the original. A crash in
+    # between delivers the event twice, which idempotent handlers absorb.
+    await _copy(broker, raw, message, {ATTEMPT_HEADER: attempt + 1}, exchange=topology.retry, routing_key=service)
     await message.ack()

@@ -80,7 +80,8 @@ class Service:
         for hook in self._startup:
             await hook()
         await self.broker.connect()
-        await declare_topology(self.broker, self.topology)
+        only = self.name if self.settings.own_broker_credentials else None
+        await declare_topology(self.broker, self.topology, only=only)
         await self.broker.start()
         self._tasks = [asyncio.create_task(loop(), name=loop.__qualname__) for loop in self._workers]
         logger.info("started")

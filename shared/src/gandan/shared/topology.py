@@ -5,6 +5,13 @@ Each consuming service has one durable quorum queue bound by the patterns it
 consumes, and a dead-letter queue that receives what it could not process.
 Every service declares the whole topology at start-up (declarations are
 idempotent), so a queue exists before any event meant for it is published.
+A service with broker credentials of its own may bind only its own queue: the
+operator command that made those credentials (`gandan-broker-access`) declared
+the whole topology first.
+
+A consumer re-queues an event it will try again through the retry exchange, a
+topic exchange where each service's credential may publish and bind only its
+own name; the default exchange would let any service write into any queue.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
 }
 
 # A guard for deliveries the broker itself counts (consumer crashes, lost
-# connections). Handler failures are counted by the consumer (see consumer.py),
+# connections). Handler failures are counted by the consumer (see messaging.py),
 # because RabbitMQ 4.3+ no longer counts nacks toward this limit.
 BROKER_DELIVERY_LIMIT = 20
 
@@ -34,6 +41,10 @@ class Topology:
     @property
     def events(self) -> RabbitExchange:
         return RabbitExchange(f"{self.namespace}.events", type=ExchangeType.TOPIC, durable=True)
+
+    @property
+    def retry(self) -> RabbitExchange:
+        return RabbitExchange(f"{self.namespace}.retry", type=ExchangeType.TOPIC, durable=True)
 
     @property
     def dead_letters(self) -> RabbitExchange:
@@ -60,16 +71,23 @@ class Topology:
         return [name for s in SUBSCRIPTIONS for name in (self.queue(s).name, self.dead_letter_queue(s).name)]
 
     def exchange_names(self) -> list[str]:
-        return [self.events.name, self.dead_letters.name]
+        return [self.events.name, self.retry.name, self.dead_letters.name]
 
 
-async def declare_topology(broker: RabbitBroker, topology: Topology) -> None:
-    """Declare exchanges, every service's queue with all its bindings, and the dead-letter queues."""
+async def declare_topology(broker: RabbitBroker, topology: Topology, *, only: str | None = None) -> None:
+    """Declare exchanges, the services' queues with their bindings, and the dead-letter queues.
+
+    `only` limits the queues to that service's: what its own broker credential may declare.
+    """
     events = await broker.declare_exchange(topology.events)
+    retry = await broker.declare_exchange(topology.retry)
     dead_letters = await broker.declare_exchange(topology.dead_letters)
     for service, patterns in SUBSCRIPTIONS.items():
+        if only is not None and service != only:
+            continue
         queue = await broker.declare_queue(topology.queue(service))
         for pattern in patterns:
             await queue.bind(events, routing_key=pattern)
+        await queue.bind(retry, routing_key=service)
         dead = await broker.declare_queue(topology.dead_letter_queue(service))
         await dead.bind(dead_letters, routing_key=topology.dead_letter_queue(service).name)
