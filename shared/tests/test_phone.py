@@ -1,11 +1,12 @@
 import io
 import json
 import logging
+import re
 
 import pytest
 
 from gandan.shared.logs import JsonFormatter, correlation, log_fields
-from gandan.shared.phone import InvalidPhone, international, mask, mask_in_text, normalise_mobile
+from gandan.shared.phone import MOBILE_AS_TYPED, InvalidPhone, international, mask, mask_in_text, normalise_mobile
 
 
 @pytest.mark.parametrize("raw", ["0912345678", "0912.345.678", "0912 345 678", "+84 912 345 678", "84912345678"])
@@ -51,3 +52,49 @@ def test_log_lines_are_json_with_correlation_id_and_no_phone_number():
     assert entry["message"] == "sent to 091****678"
     assert entry["phone"] == "098****321"
     assert "0912345678" not in line and "0987654321" not in line
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "0912345678",
+        "0912.345.678",
+        "(091) 234-5678",
+        " +84 912 345 678 ",
+        "84912345678",
+        "+ 8 4 9 1 2 3 4 5 6 7 8",
+        "",
+        "12345",
+        "0212345678",
+        "091234567",
+        "09123456789",
+        "+8491234567",
+        "849123456789",
+        "09١٢٣٤٥٦٧٨",  # Arabic-Indic digits
+        "０９１２３４５６７８",  # full-width digits
+    ],
+)
+def test_the_documented_pattern_accepts_exactly_what_is_understood(raw):
+    try:
+        normalise_mobile(raw)
+        understood = True
+    except InvalidPhone:
+        understood = False
+    assert bool(re.fullmatch(MOBILE_AS_TYPED, raw)) == understood
+
+
+def test_a_number_in_other_digits_is_not_a_mobile_number():
+    with pytest.raises(InvalidPhone):
+        normalise_mobile("09١٢٣٤٥٦٧٨")
+
+
+def test_numbers_inside_text_are_masked_however_they_are_written():
+    text = "Lan (0 912 345 678), nhà (0225) 3123 456, con 84-983-123-456, CCCD 031234567890, 2.500.000 đồng"
+    assert mask_in_text(text) == (
+        "Lan (091****678), nhà (022*****456, con 849*****456, CCCD 031234567890, 2.500.000 đồng"
+    )
+
+
+def test_masking_twice_is_masking_once():
+    assert mask(mask("0912345678")) == "091****678"
+    assert mask_in_text(mask_in_text("gọi 0912345678")) == "gọi 091****678"

@@ -79,3 +79,28 @@ def test_the_original_is_not_changed():
     minimised(data)
 
     assert data == {"phone": "0912345678", "address": "Số 12", "officer": {"phone": "0983111222"}}
+
+
+def test_a_phone_typed_into_any_text_is_masked():
+    data = {
+        "name": "Nguyễn Thị Lan 0912 345 678",
+        "procedure": "Chứng thực, gọi con gái +84 983 123 456 trước",
+        "notes": ["nhà (0225) 3123 456"],
+        "request_code": "GD-AB12CD3",
+        "preferred_date": "2026-06-03",
+    }
+
+    kept = minimised(data)
+
+    assert kept == {
+        "name": "Nguyễn Thị Lan 091****678",
+        "procedure": "Chứng thực, gọi con gái 849*****456 trước",
+        "notes": ["nhà (022*****456"],
+        "request_code": "GD-AB12CD3",
+        "preferred_date": "2026-06-03",
+    }
+
+
+def test_minimising_what_was_minimised_changes_nothing():
+    once = minimised({"phone": "0912345678", "name": "Lan 0912345678", "address": "Số 12 ngõ 3"})
+    assert minimised(once) == once

@@ -94,7 +94,9 @@ def one_request(ward_code: str = WARD):
 
 
 def trail_of(client, code: str = CODE, ward_code: str = WARD, role: Role = Role.AUDITOR):
-    return client.get(f"/v1/requests/{code}/trail", headers=auth(ward_code, role))
+    # A citizen's credential is bound to one request: this one.
+    binding = {"request_code": code} if role is Role.CITIZEN else {}
+    return client.get(f"/v1/requests/{code}/trail", headers=auth(ward_code, role, **binding))
 
 
 async def test_the_trail_of_a_request_lists_its_events_in_the_order_they_happened_minimised(service_settings, publish):
@@ -241,3 +243,68 @@ async def test_a_message_that_is_not_an_event_is_dead_lettered_and_not_kept(
     assert trail.status_code == 200
     assert [e["event_id"] for e in trail.json()["events"]] == [str(request.id)]
     assert await audit_db["events"].count_documents({}) == 1
+
+
+async def test_a_phone_typed_into_a_name_or_procedure_is_masked_in_storage_and_on_the_trail(
+    service_settings, publish, audit_db
+):
+    request, contact, _ = one_request()
+    contact = contact.model_copy(
+        update={"data": contact.data.model_copy(update={"name": "Nguyễn Thị Lan, con gái 0987 654 321"})}
+    )
+    request = request.model_copy(
+        update={"data": request.data.model_copy(update={"procedure": "Đăng ký khai tử (gọi 0912.345.678)"})}
+    )
+    service, app = build()
+
+    async with serving(service, app) as client:
+        await publish(request)
+        await publish(contact)
+        response = await eventually(lambda: trail_of(client), lambda r: len(r.json().get("events", [])) == 2)
+
+    names = {e["type"]: e["data"] for e in response.json()["events"]}
+    assert names["contact.registered"]["name"] == "Nguyễn Thị Lan, con gái 098****321"
+    assert names["request.registered"]["procedure"] == "Đăng ký khai tử (gọi 091****678)"
+    stored = json.dumps([d async for d in audit_db["events"].find({}, {"data": 1})], ensure_ascii=False)
+    for digits in ("0987 654 321", "0912.345.678", "654 321", "345.678"):
+        assert digits not in stored
+        assert digits not in response.text
+
+
+async def test_evidence_stored_unmasked_by_an_older_rule_is_masked_when_shown(service_settings, audit_db):
+    # As a record kept before numbers inside free text were masked.
+    await audit_db["events"].insert_one(
+        {
+            "_id": str(uuid4()),
+            "type": "contact.registered",
+            "version": 1,
+            "occurred_at": T0,
+            "ward_code": WARD,
+            "correlation_id": str(uuid4()),
+            "causation_id": None,
+            "producer": "intake",
+            "request_code": CODE,
+            "data": {"request_code": CODE, "name": "Lan 0912345678", "phone": "091****678"},
+            "recorded_at": T0,
+        }
+    )
+    service, app = build()
+
+    async with serving(service, app) as client:
+        response = await trail_of(client)
+
+    assert response.status_code == 200
+    [event] = response.json()["events"]
+    assert event["data"] == {"request_code": CODE, "name": "Lan 091****678", "phone": "091****678"}
+
+
+async def test_a_code_longer_than_any_request_code_is_422_in_the_error_shape(service_settings):
+    service, app = build()
+
+    async with serving(service, app) as client:
+        response = await trail_of(client, code="GD-" + "A" * 40)
+
+    assert response.status_code == 422
+    assert response.json() == {
+        "errors": [{"field": "code", "code": "string_too_long", "message": "Quá dài."}],
+    }

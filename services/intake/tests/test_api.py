@@ -2,7 +2,11 @@
 
 import base64
 import json
+import os
 import re
+import subprocess
+import sys
+import unicodedata
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -10,9 +14,11 @@ from uuid import uuid4
 from zoneinfo import ZoneInfo
 
 import aio_pika
+import jwt
 import pytest
 
 from gandan.intake.app import IntakeSettings, build
+from gandan.intake.domain import citizen_ref
 from gandan.shared.auth import Role, issue_token
 from gandan.shared.events import (
     Envelope,
@@ -23,7 +29,8 @@ from gandan.shared.events import (
     VisitScheduled,
     new_event,
 )
-from gandan.shared.testing import AUTH_SECRET, auth, eventually, queued, serving, token
+from gandan.shared.http import ErrorBody
+from gandan.shared.testing import AUTH_SECRET, PSEUDONYM_KEY, auth, eventually, queued, serving, token
 from gandan.shared.topology import Topology
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -296,8 +303,15 @@ BAD_INPUT = [
     ),
     pytest.param(without("name"), "name", "missing", id="missing-name"),
     pytest.param(changed(nickname="Ông An"), "nickname", "extra_forbidden", id="extra-field"),
+    pytest.param(changed(name="Nguyễn\x00 Văn An"), "name", "control_character", id="nul-in-name"),
+    pytest.param(changed(name="Nguyễn \u202eAn"), "name", "control_character", id="bidi-override-in-name"),
+    pytest.param(changed(address="Số 12\u2066 ngõ 3\u2069"), "address", "control_character", id="isolate-in-address"),
+    pytest.param(changed(procedure="Chứng thực\x85bản sao"), "procedure", "control_character", id="c1-in-procedure"),
+    pytest.param(
+        changed(residential_group="Thanh\u200bXá"), "residential_group", "control_character", id="zero-width-in-group"
+    ),
 ]
-CUSTOM_CODES = {"unknown_ward", "invalid_phone", "date_in_past", "date_too_far"}
+CUSTOM_CODES = {"unknown_ward", "invalid_phone", "date_in_past", "date_too_far", "control_character"}
 
 
 @pytest.mark.parametrize(("body", "field", "code"), BAD_INPUT)
@@ -411,9 +425,15 @@ async def test_an_expired_token_is_401(client, home_requests):
     assert await home_requests.count_documents({}) == 0
 
 
+def citizen(phone: str = "0912345678", ward: str = WARD) -> dict[str, str]:
+    """A citizen's credential, bound to the reference intake computes for this ward and phone."""
+    return auth(ward, Role.CITIZEN, citizen_ref=citizen_ref(PSEUDONYM_KEY.encode(), ward, phone))
+
+
 @pytest.mark.parametrize("role", [Role.CITIZEN, Role.GROUP_LEADER, Role.STAFF])
 async def test_citizens_group_leaders_and_staff_may_register(client, role):
-    response = await client.post(PATH, json=form(), headers=auth(WARD, role))
+    headers = citizen() if role is Role.CITIZEN else auth(WARD, role)
+    response = await client.post(PATH, json=form(), headers=headers)
     assert response.status_code == 202, response.text
 
 
@@ -531,3 +551,181 @@ async def test_the_status_and_the_events_tell_the_same_registration_time(
     [event] = await drain(rabbitmq_url, topology, "dispatch")
     assert datetime.fromisoformat(event["occurred_at"]) == now
     assert datetime.fromisoformat(view["registered_at"]) == datetime.fromisoformat(event["occurred_at"])
+
+
+# --- citizens see only their own requests ---------------------------------------
+
+
+async def test_a_citizen_registers_for_their_own_phone_however_it_is_written(client):
+    response = await client.post(PATH, json=form(phone="+84 912.345.678"), headers=citizen("0912345678"))
+    assert response.status_code == 202, response.text
+
+
+async def test_a_citizen_cannot_register_for_another_phone_and_nothing_is_kept(
+    client, home_requests, rabbitmq_url, topology
+):
+    response = await client.post(PATH, json=form(phone="0987654321"), headers=citizen("0912345678"))
+
+    assert response.status_code == 403
+    [error] = ErrorBody.model_validate(response.json()).errors
+    assert (error.field, error.code) == ("phone", "not_your_phone")
+    assert VIETNAMESE.search(error.message)
+    assert await home_requests.count_documents({}) == 0
+    await assert_only_these_published(rabbitmq_url, topology, home_requests, client)
+
+
+async def test_a_citizen_reads_their_own_requests_and_no_one_else_s(client):
+    mine = [await register(client, form(phone="0912345678")) for _ in range(2)]
+    neighbour = await register(client, form(phone="0987654321", name="Trần Thị Bình"))
+
+    for code in mine:
+        response = await client.get(f"{PATH}/{code}", headers=citizen("0912345678"))
+        assert response.status_code == 200, response.text
+        assert response.json()["request_code"] == code
+
+    theirs = await client.get(f"{PATH}/{neighbour}", headers=citizen("0912345678"))
+    unknown = await client.get(f"{PATH}/GD-ZZZZZZZ", headers=citizen("0912345678"))
+    assert theirs.status_code == 404
+    assert theirs.json() == unknown.json()  # nothing tells another's request from no request
+    assert neighbour not in theirs.text and "Bình" not in theirs.text
+    # Staff of the ward see both.
+    assert (await client.get(f"{PATH}/{neighbour}", headers=auth(WARD))).status_code == 200
+
+
+async def test_the_same_phone_in_another_ward_is_another_citizen(client):
+    code = await register(client, form(phone="0912345678"))
+    response = await client.get(f"{PATH}/{code}", headers=citizen("0912345678", ward=OTHER_WARD))
+    assert response.status_code == 404
+
+
+async def test_a_credential_for_one_request_reads_that_request_only_and_registers_nothing(client, home_requests):
+    code, other = await register(client), await register(client)
+    one = auth(WARD, Role.CITIZEN, request_code=code)
+
+    assert (await client.get(f"{PATH}/{code.lower()}", headers=one)).status_code == 200
+    assert (await client.get(f"{PATH}/{other}", headers=one)).status_code == 404
+    refused = await client.post(PATH, json=form(), headers=one)
+    assert refused.status_code == 403
+    assert [e["code"] for e in refused.json()["errors"]] == ["not_your_phone"]
+    assert await home_requests.count_documents({}) == 2
+
+
+async def test_a_citizen_credential_bound_to_no_one_is_refused(client, home_requests):
+    code = await register(client)
+    # Signed with the right secret, as credentials were issued before citizens were bound.
+    unbound = jwt.encode(
+        {"sub": "c", "ward": WARD, "role": "citizen", "aud": "gandan", "exp": datetime.now(HCM) + timedelta(hours=1)},
+        AUTH_SECRET,
+        algorithm="HS256",
+    )
+    headers = {"Authorization": f"Bearer {unbound}"}
+
+    for response in (
+        await client.get(f"{PATH}/{code}", headers=headers),
+        await client.post(PATH, json=form(), headers=headers),
+    ):
+        assert response.status_code == 401
+        assert [e["code"] for e in response.json()["errors"]] == ["citizen_not_bound"]
+    assert await home_requests.count_documents({}) == 1
+
+
+async def test_the_citizen_token_command_issues_a_credential_for_that_ward_and_phone(client, service_settings):
+    code = await register(client, form(phone="0912345678"))
+    neighbour = await register(client, form(phone="0987654321"))
+
+    command = ("from gandan.intake.citizen_token import main; main()", "--ward", WARD, "--phone", "0912.345.678")
+    issued = subprocess.run(
+        [sys.executable, "-c", *command],
+        env=os.environ | service_settings,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert issued.returncode == 0, issued.stderr
+    headers = {"Authorization": f"Bearer {issued.stdout.strip()}"}
+
+    assert (await client.get(f"{PATH}/{code}", headers=headers)).status_code == 200
+    assert (await client.get(f"{PATH}/{neighbour}", headers=headers)).status_code == 404
+    assert (await client.post(PATH, json=form(phone="0987654321"), headers=headers)).status_code == 403
+
+
+# --- free text -------------------------------------------------------------------
+
+
+async def test_vietnamese_with_combining_accents_is_accepted(client):
+    name = unicodedata.normalize("NFD", "Đặng Thị Hường")
+    assert (await client.post(PATH, json=form(name=name), headers=auth(WARD))).status_code == 202
+
+
+async def test_a_phone_in_an_officer_s_name_is_not_shown_on_the_status(client, publish):
+    code = await register(client)
+    starts_at = datetime.combine(today() + timedelta(days=4), datetime.min.time(), HCM).replace(hour=9)
+    await publish(visit_for(code, starts_at, officer="Lê Văn Giang (0983 111 222)"))
+
+    view = await scheduled(client, code)
+
+    assert view["visit"]["officer_name"] == "Lê Văn Giang (098****222)"
+
+
+# --- bodies: size, depth, encoding; unknown paths -----------------------------------
+
+
+def assert_error(response, status: int, code: str, field: str = "body") -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    [error] = ErrorBody.model_validate(response.json()).errors
+    assert (error.code, error.field) == (code, field)
+    assert VIETNAMESE.search(error.message)
+
+
+async def test_a_body_over_16_kib_is_413_and_nothing_is_kept(client, home_requests):
+    too_long = form(address="Số 12 ngõ 3 " + "x" * 17_000)
+    response = await client.post(PATH, json=too_long, headers=auth(WARD))
+    assert_error(response, 413, "body_too_large", field="")
+    assert await home_requests.count_documents({}) == 0
+
+
+async def test_a_streamed_body_without_a_length_is_counted_as_it_arrives(client, home_requests):
+    async def chunks():
+        yield b'{"name": "'
+        for _ in range(40):
+            yield b"a" * 1024
+
+    response = await client.post(PATH, content=chunks(), headers=auth(WARD) | {"Content-Type": "application/json"})
+    assert "content-length" not in response.request.headers
+    assert_error(response, 413, "body_too_large", field="")
+    assert await home_requests.count_documents({}) == 0
+
+
+async def test_a_body_just_under_the_limit_is_read(client):
+    padded = json.dumps(form()) + " " * (16 * 1024 - len(json.dumps(form())) - 1)
+    response = await client.post(PATH, content=padded, headers=auth(WARD) | {"Content-Type": "application/json"})
+    assert response.status_code == 202, response.text
+
+
+async def test_a_hundred_thousand_nested_brackets_are_refused_in_the_documented_shape(client):
+    response = await client.post(
+        PATH, content=b"[" * 100_000, headers=auth(WARD) | {"Content-Type": "application/json"}
+    )
+    assert_error(response, 413, "body_too_large", field="")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 8000 + b"]" * 8000, b'{"a":' * 2000 + b"1" + b"}" * 2000, b'{"name": "\xff\xfe"}'],
+    ids=["nested-arrays-within-the-limit", "nested-objects", "not-utf8"],
+)
+async def test_a_body_too_deep_or_not_utf8_is_not_json(client, home_requests, body):
+    response = await client.post(PATH, content=body, headers=auth(WARD) | {"Content-Type": "application/json"})
+    assert_error(response, 422, "json_invalid")
+    assert await home_requests.count_documents({}) == 0
+
+
+async def test_an_unknown_path_or_method_answers_in_the_documented_shape(client):
+    assert_error(await client.get("/v1/nothing-here", headers=auth(WARD)), 404, "not_found", field="")
+    assert_error(await client.delete(f"{PATH}/GD-ZZZZZZZ", headers=auth(WARD)), 405, "method_not_allowed", field="")
+
+
+async def test_a_code_longer_than_any_request_code_is_422_naming_the_code(client):
+    response = await client.get(f"{PATH}/GD-{'A' * 40}", headers=auth(WARD))
+    assert_error(response, 422, "string_too_long", field="code")

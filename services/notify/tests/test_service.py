@@ -39,7 +39,7 @@ async def test_a_scheduled_visit_is_announced_to_citizen_officer_and_leader(
 
         other_ward = await client.get("/v1/messages", headers=auth(OTHER_WARD, Role.STAFF))
         anonymous = await client.get("/v1/messages")
-        citizen = await client.get("/v1/messages", headers=auth(WARD, Role.CITIZEN))
+        citizen = await client.get("/v1/messages", headers=auth(WARD, Role.CITIZEN, request_code="GD-AB12CD3"))
         auditor = await client.get("/v1/messages", headers=auth(WARD, Role.AUDITOR))
         by_code = await client.get(
             "/v1/messages", params={"request_code": "GD-OTHER00"}, headers=auth(WARD, Role.STAFF)
@@ -106,3 +106,25 @@ async def test_a_visit_that_arrives_before_its_contact_is_announced_once_the_con
     assert len(messages) == 3
     assert {m["status"] for m in messages} == {"sent"}
     assert await queued(rabbitmq_url, Topology(namespace).dead_letter_queue("notify").name) == []
+
+
+async def test_a_phone_typed_into_a_name_is_masked_in_the_message_list(service_settings, samples, publish):
+    contact, visit = samples.envelopes(WARD)
+    contact = contact.model_copy(
+        update={"data": contact.data.model_copy(update={"name": "Nguyễn Thị Lan (con trai 0987 654 321)"})}
+    )
+    service, app = build()
+
+    async with serving(service, app) as client:
+        await publish(contact)
+        await publish(visit)
+
+        async def listing():
+            return (await client.get("/v1/messages", headers=auth(WARD, Role.STAFF))).json()["messages"]
+
+        messages = await eventually(listing, lambda ms: len(ms) == 3)
+
+    citizen = next(m for m in messages if m["recipient_role"] == "citizen")
+    assert citizen["recipient_name"] == "Nguyễn Thị Lan (con trai 098****321)"
+    listed = json.dumps(messages, ensure_ascii=False)
+    assert "0987 654 321" not in listed and "654 321" not in listed

@@ -3,6 +3,11 @@
 Every HTTP endpoint but health checks and provider webhooks requires one:
 `Authorization: Bearer <token>`. Tokens are HS256 JWTs signed with
 `GANDAN_AUTH_SECRET`; `gandan-token --ward 11002 --role staff` issues one.
+
+A citizen's credential is bound to one citizen (the pseudonymous `citizen_ref`
+intake computes from ward and phone: `gandan-citizen-token` in intake issues it)
+or to one request (`gandan-token --role citizen --request GD-XXXXXXX`): it shows
+that citizen's requests only, never the ward's. One bound to neither is refused.
 """
 
 from __future__ import annotations
@@ -33,18 +38,59 @@ class Role(StrEnum):
     AUDITOR = "auditor"  # compiles the assessment's evidence
 
 
+class UnboundCitizen(ValueError):
+    """A citizen credential must name the one citizen or request it is for; other roles name none."""
+
+
 @dataclass(frozen=True)
 class Credential:
     subject: str
     ward_code: str
     role: Role
+    citizen_ref: str | None = None
+    request_code: str | None = None
+
+    def __post_init__(self) -> None:
+        bound = bool(self.citizen_ref) + bool(self.request_code)
+        if bound != (1 if self.role is Role.CITIZEN else 0):
+            raise UnboundCitizen(self.role)
 
     def require_ward(self, ward_code: str) -> None:
         if ward_code != self.ward_code:
             raise ApiError(403, "wrong_ward", "Thông tin xác thực không dùng được cho phường/xã này.")
 
+    def require_citizen(self, citizen_ref: str) -> None:
+        """A citizen registers for their own phone only; other roles register for anyone of their ward."""
+        if self.role is Role.CITIZEN and citizen_ref != self.citizen_ref:
+            raise ApiError(
+                403,
+                "not_your_phone",
+                "Công dân chỉ đăng ký được cho số điện thoại của chính mình.",
+                field="phone",
+            )
 
-def issue_token(secret: str, *, ward_code: str, role: Role, subject: str, valid_for: timedelta) -> str:
+    def may_see(self, *, ward_code: str, citizen_ref: str, request_code: str) -> bool:
+        """Whether a request is visible: the ward's for staff, auditors and group leaders; a
+        citizen's own (by reference, or the one request the credential names) for a citizen."""
+        if ward_code != self.ward_code:
+            return False
+        if self.role is not Role.CITIZEN:
+            return True
+        return citizen_ref == self.citizen_ref if self.citizen_ref else request_code == self.request_code
+
+
+def issue_token(
+    secret: str,
+    *,
+    ward_code: str,
+    role: Role,
+    subject: str,
+    valid_for: timedelta,
+    citizen_ref: str | None = None,
+    request_code: str | None = None,
+) -> str:
+    """Raises UnboundCitizen for a citizen's credential bound to nothing, or another role's bound to someone."""
+    Credential(subject, ward_code, role, citizen_ref, request_code)
     now = utcnow()
     claims = {
         "sub": subject,
@@ -54,6 +100,10 @@ def issue_token(secret: str, *, ward_code: str, role: Role, subject: str, valid_
         "iat": now,
         "exp": now + valid_for,
     }
+    if citizen_ref:
+        claims["citizen_ref"] = citizen_ref
+    if request_code:
+        claims["request_code"] = request_code
     return jwt.encode(claims, secret, algorithm=_ALGORITHM)
 
 
@@ -62,9 +112,22 @@ def verify_token(secret: str, token: str) -> Credential:
         claims = jwt.decode(
             token, secret, algorithms=[_ALGORITHM], audience=_AUDIENCE, options={"require": ["exp", "sub"]}
         )
-        return Credential(subject=claims["sub"], ward_code=claims["ward"], role=Role(claims["role"]))
+        credential = Credential(
+            subject=claims["sub"],
+            ward_code=claims["ward"],
+            role=Role(claims["role"]),
+            citizen_ref=claims.get("citizen_ref"),
+            request_code=claims.get("request_code"),
+        )
+    except UnboundCitizen as error:
+        raise ApiError(
+            401,
+            "citizen_not_bound",
+            "Thông tin xác thực của công dân phải gắn với một công dân hoặc một yêu cầu; vui lòng xin cấp lại.",
+        ) from error
     except (jwt.PyJWTError, KeyError, ValueError) as error:
         raise ApiError(401, "invalid_credential", "Thông tin xác thực không hợp lệ hoặc đã hết hạn.") from error
+    return credential
 
 
 _bearer = HTTPBearer(auto_error=False)
@@ -93,14 +156,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Issue a Gần Dân credential for one ward and one role.")
     parser.add_argument("--ward", required=True, help="official ward code, e.g. 11002")
     parser.add_argument("--role", required=True, choices=[r.value for r in Role])
+    binding = parser.add_mutually_exclusive_group()
+    binding.add_argument("--request", help="citizen only: the one request code it may read, e.g. GD-ABCDEFG")
+    binding.add_argument("--citizen-ref", help="citizen only: the citizen reference (gandan-citizen-token computes it)")
     parser.add_argument("--subject", default="operator")
     parser.add_argument("--days", type=int, default=30)
     args = parser.parse_args()
     secret = os.environ.get("GANDAN_AUTH_SECRET")
     if not secret:
         parser.error("GANDAN_AUTH_SECRET is not set")
-    print(
-        issue_token(
-            secret, ward_code=args.ward, role=Role(args.role), subject=args.subject, valid_for=timedelta(days=args.days)
+    try:
+        token = issue_token(
+            secret,
+            ward_code=args.ward,
+            role=Role(args.role),
+            subject=args.subject,
+            valid_for=timedelta(days=args.days),
+            citizen_ref=args.citizen_ref,
+            request_code=args.request and args.request.strip().upper(),
         )
-    )
+    except UnboundCitizen:
+        parser.error("a citizen credential needs --request or --citizen-ref; other roles take neither")
+    print(token)

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import re
 
-# Mobile prefixes after the 2018 renumbering: 03x, 05x, 07x, 08x, 09x.
-_MOBILE = re.compile(r"^0[35789]\d{8}$")
-_SEPARATORS = re.compile(r"[\s.\-()]")
-# Anything that looks like a Vietnamese phone number inside free text.
-_IN_TEXT = re.compile(r"(?<!\d)(?:\+?84[\s.\-]?|0)[35789](?:[\s.\-]?\d){8}(?!\d)")
+# Mobile prefixes after the 2018 renumbering: 03x, 05x, 07x, 08x, 09x. ASCII digits only:
+# Python's \d would take Arabic-Indic or full-width digits too.
+_MOBILE = re.compile(r"^0[35789][0-9]{8}$")
+_SEPARATOR = r"[\s.\-()]"
+_SEPARATORS = re.compile(_SEPARATOR)
+_S = _SEPARATOR + "*"
+# What `normalise_mobile` accepts, as one pattern over the number as typed: for the API schema.
+MOBILE_AS_TYPED = rf"^{_S}(?:0|\+{_S}8{_S}4|8{_S}4){_S}[35789](?:{_S}[0-9]){{8}}{_S}$"
+# Anything that looks like a Vietnamese phone number inside free text: mobile (0 + 9 digits)
+# or landline (02x + 8 digits), written with or without separators or the country code.
+_IN_TEXT = re.compile(rf"(?<![0-9])(?:0|\+{_S}8{_S}4|8{_S}4){_S}(?:[35789]|2{_S}[0-9])(?:{_S}[0-9]){{8}}(?![0-9])")
 
 
 class InvalidPhone(ValueError):
@@ -33,8 +39,12 @@ def international(phone: str) -> str:
 
 
 def mask(phone: str) -> str:
-    """Keep the operator prefix and the last three digits: `0912345678` → `091****678`."""
-    digits = re.sub(r"\D", "", phone)
+    """Keep the operator prefix and the last three digits: `0912345678` → `091****678`.
+
+    A number already masked stays as it is, so masking twice (on storing, on showing) is harmless."""
+    if "*" in phone:
+        return phone
+    digits = re.sub(r"[^0-9]", "", phone)
     if len(digits) < 7:
         return "*" * len(digits)
     return digits[:3] + "*" * (len(digits) - 6) + digits[-3:]

@@ -11,12 +11,13 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from faststream.specification import AsyncAPI
+from pydantic import BaseModel, Field
 from pymongo.asynchronous.collection import AsyncCollection
 
 from gandan.shared.events import EventData
@@ -32,6 +33,11 @@ logger = logging.getLogger(__name__)
 
 Hook = Callable[[], Awaitable[None]]
 STOP_WORKERS_SECONDS = 10.0
+
+
+class Readiness(BaseModel):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, bool] = Field(description="database, broker, workers: each true when it works")
 
 
 class Service:
@@ -123,7 +129,12 @@ class Service:
         async def live() -> dict[str, str]:
             return {"status": "ok"}
 
-        @app.get("/health/ready", tags=["health"])
+        @app.get(
+            "/health/ready",
+            tags=["health"],
+            response_model=Readiness,
+            responses={503: {"model": Readiness, "description": "A check failed: do not send work here"}},
+        )
         async def ready() -> Any:
             checks = await self.ready()
             status = 200 if all(checks.values()) else 503

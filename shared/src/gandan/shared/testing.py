@@ -48,12 +48,28 @@ SERVICES = ("intake", "dispatch", "notify", "audit")
 T = TypeVar("T")
 
 
-def token(ward_code: str = "11002", role: Role = Role.STAFF, secret: str = AUTH_SECRET) -> str:
-    return issue_token(secret, ward_code=ward_code, role=role, subject="test", valid_for=timedelta(hours=1))
+def token(
+    ward_code: str = "11002",
+    role: Role = Role.STAFF,
+    secret: str = AUTH_SECRET,
+    *,
+    citizen_ref: str | None = None,
+    request_code: str | None = None,
+) -> str:
+    """A credential for tests; a citizen's must name its citizen_ref or request_code."""
+    return issue_token(
+        secret,
+        ward_code=ward_code,
+        role=role,
+        subject="test",
+        valid_for=timedelta(hours=1),
+        citizen_ref=citizen_ref,
+        request_code=request_code,
+    )
 
 
-def auth(ward_code: str = "11002", role: Role = Role.STAFF) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token(ward_code, role)}"}
+def auth(ward_code: str = "11002", role: Role = Role.STAFF, **binding: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(ward_code, role, **binding)}"}
 
 
 def free_port() -> int:

@@ -8,9 +8,10 @@ from uuid import UUID
 from fastapi import APIRouter, Depends
 from pydantic import AwareDatetime, BaseModel
 
+from gandan.audit.domain import minimised
 from gandan.audit.repository import EvidenceRepository
 from gandan.shared.auth import Credential, Role, require
-from gandan.shared.http import ApiError
+from gandan.shared.http import ApiError, RequestCode, error_responses
 
 
 class EvidenceView(BaseModel):
@@ -36,8 +37,8 @@ READERS = require(Role.STAFF, Role.AUDITOR)
 def evidence_router(repository: EvidenceRepository) -> APIRouter:
     router = APIRouter(prefix="/v1/requests", tags=["evidence"])
 
-    @router.get("/{code}/trail", response_model=Trail)
-    async def trail(code: str, credential: Annotated[Credential, Depends(READERS)]) -> Trail:
+    @router.get("/{code}/trail", response_model=Trail, responses=error_responses(401, 403, 404, 422, 503))
+    async def trail(code: RequestCode, credential: Annotated[Credential, Depends(READERS)]) -> Trail:
         documents = await repository.trail(credential.ward_code, code)
         if not documents:
             raise ApiError(404, "request_not_found", "Không có minh chứng nào cho mã yêu cầu này.", field="code")
@@ -53,7 +54,8 @@ def evidence_router(repository: EvidenceRepository) -> APIRouter:
                     producer=d["producer"],
                     correlation_id=d["correlation_id"],
                     causation_id=d["causation_id"],
-                    data=d["data"],
+                    # Minimised when stored; again when shown, for evidence stored by an older rule.
+                    data=minimised(d["data"]),
                 )
                 for d in documents
             ],

@@ -17,30 +17,42 @@ from gandan.intake.domain import (
     HomeRequest,
     HomeRequestDetails,
     RequestStatus,
+    citizen_ref,
 )
 from gandan.intake.handlers import register_home_request
 from gandan.intake.repository import HomeRequestRepository
 from gandan.shared.auth import Credential, Role, require
 from gandan.shared.clock import local, utcnow
 from gandan.shared.events import ProcedureField, ResultDelivery, TimeWindow
-from gandan.shared.http import ApiError
+from gandan.shared.http import ApiError, RequestCode, error_responses
 from gandan.shared.outbox import OutboxRelay
-from gandan.shared.phone import InvalidPhone, normalise_mobile
+from gandan.shared.phone import MOBILE_AS_TYPED, InvalidPhone, mask_in_text, normalise_mobile
+from gandan.shared.text import PlainText
 from gandan.shared.wards import ward_name
 
 
 class HomeRequestForm(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: str = Field(min_length=2, max_length=100, description="Họ và tên người cần hỗ trợ")
-    phone: str = Field(description="Số điện thoại di động, ví dụ 0912345678")
-    ward_code: str = Field(description="Mã phường/xã theo danh mục chính thức, ví dụ 11002")
-    residential_group: str = Field(min_length=1, max_length=100, description="Tổ dân phố / thôn")
-    address: str = Field(min_length=5, max_length=200, description="Địa chỉ nơi ở để cán bộ đến")
+    name: PlainText = Field(min_length=2, max_length=100, description="Họ và tên người cần hỗ trợ")
+    phone: str = Field(
+        max_length=30,
+        description="Số điện thoại di động (03x, 05x, 07x, 08x, 09x; có thể viết +84, dấu cách, chấm, gạch), ví dụ 0912 345 678",
+        json_schema_extra={"pattern": MOBILE_AS_TYPED},
+    )
+    ward_code: str = Field(
+        description="Mã phường/xã (5 chữ số) có trong danh mục đơn vị hành chính chính thức, ví dụ 11002",
+        json_schema_extra={"pattern": r"^[0-9]{5}$"},
+    )
+    residential_group: PlainText = Field(min_length=1, max_length=100, description="Tổ dân phố / thôn")
+    address: PlainText = Field(min_length=5, max_length=200, description="Địa chỉ nơi ở để cán bộ đến")
     category: EligibilityCategory
-    procedure: str = Field(min_length=3, max_length=200, description="Tên thủ tục hành chính")
+    procedure: PlainText = Field(min_length=3, max_length=200, description="Tên thủ tục hành chính")
     field: ProcedureField
-    preferred_date: date
+    preferred_date: date = Field(
+        description=f"Ngày mong muốn, YYYY-MM-DD: từ hôm nay đến {BOOKING_HORIZON_DAYS} ngày sau, "
+        "tính theo giờ Việt Nam (Asia/Ho_Chi_Minh)"
+    )
     time_window: TimeWindow
     result_delivery: ResultDelivery
 
@@ -106,7 +118,15 @@ class HomeRequestStatus(BaseModel):
             registered_at=request.registered_at,
             preferred_date=request.preferred_date,
             time_window=request.time_window,
-            visit=VisitView(**vars(request.visit)) if request.visit else None,
+            visit=VisitView(
+                starts_at=request.visit.starts_at,
+                ends_at=request.visit.ends_at,
+                # Names come from a roster someone typed: no phone number written into one is shown.
+                officer_name=mask_in_text(request.visit.officer_name),
+                leader_name=mask_in_text(request.visit.leader_name),
+            )
+            if request.visit
+            else None,
         )
 
 
@@ -117,13 +137,14 @@ READERS = require(Role.CITIZEN, Role.GROUP_LEADER, Role.STAFF, Role.AUDITOR)
 def home_requests_router(repository: HomeRequestRepository, relay: OutboxRelay, pseudonym_key: bytes) -> APIRouter:
     router = APIRouter(prefix="/v1/home-requests", tags=["home requests"])
 
-    @router.post("", status_code=202, response_model=Accepted)
+    @router.post("", status_code=202, response_model=Accepted, responses=error_responses(401, 403, 413, 422, 503))
     async def register(
         form: HomeRequestForm,
         credential: Annotated[Credential, Depends(REGISTRARS)],
         x_correlation_id: Annotated[UUID | None, Header()] = None,
     ) -> Accepted:
         credential.require_ward(form.ward_code)
+        credential.require_citizen(citizen_ref(pseudonym_key, form.ward_code, form.phone))
         request = await register_home_request(
             HomeRequestDetails(**form.model_dump()),
             repository=repository,
@@ -134,11 +155,14 @@ def home_requests_router(repository: HomeRequestRepository, relay: OutboxRelay, 
         )
         return Accepted(request_code=request.code, status=request.status)
 
-    @router.get("/{code}", response_model=HomeRequestStatus)
-    async def status(code: str, credential: Annotated[Credential, Depends(READERS)]) -> HomeRequestStatus:
+    @router.get("/{code}", response_model=HomeRequestStatus, responses=error_responses(401, 404, 422, 503))
+    async def status(code: RequestCode, credential: Annotated[Credential, Depends(READERS)]) -> HomeRequestStatus:
         request = await repository.get(code.strip().upper())  # read aloud or typed, case does not matter
-        # A request of another ward is reported as absent, so codes cannot be probed across wards.
-        if request is None or request.ward_code != credential.ward_code:
+        # A request the credential may not see (another ward's, another citizen's) is reported as
+        # absent, so codes cannot be probed.
+        if request is None or not credential.may_see(
+            ward_code=request.ward_code, citizen_ref=request.citizen_ref, request_code=request.code
+        ):
             raise ApiError(404, "request_not_found", "Không tìm thấy yêu cầu với mã này.", field="code")
         return HomeRequestStatus.of(request)
 

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel
 from gandan.notify.repository import NotifyRepository
 from gandan.shared.auth import Credential, Role, require
 from gandan.shared.events import Channel, RecipientRole
+from gandan.shared.http import error_responses
 from gandan.shared.phone import mask, mask_in_text
 
 
@@ -18,7 +19,8 @@ class MessageView(BaseModel):
     request_code: str
     recipient_role: RecipientRole
     recipient_name: str
-    phone: str  # masked, in the text too: the list is for following up, not for copying numbers
+    # Masked, in the name and the text too: the list is for following up, not for copying numbers.
+    phone: str
     channel: Channel
     template: str
     text: str
@@ -37,7 +39,7 @@ READERS = require(Role.STAFF, Role.AUDITOR)
 def messages_router(repository: NotifyRepository) -> APIRouter:
     router = APIRouter(prefix="/v1/messages", tags=["messages"])
 
-    @router.get("", response_model=MessageList)
+    @router.get("", response_model=MessageList, responses=error_responses(401, 403, 422, 503))
     async def list_messages(
         credential: Annotated[Credential, Depends(READERS)],
         request_code: Annotated[str | None, Query(max_length=40)] = None,
@@ -50,7 +52,7 @@ def messages_router(repository: NotifyRepository) -> APIRouter:
                     message_id=d["_id"],
                     request_code=d["request_code"],
                     recipient_role=d["recipient_role"],
-                    recipient_name=d["recipient_name"],
+                    recipient_name=mask_in_text(d["recipient_name"]),
                     phone=mask(d["phone"]),
                     channel=d["channel"],
                     template=d["template"],

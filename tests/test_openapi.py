@@ -1,0 +1,109 @@
+"""The OpenAPI documents tell the truth: every answer an endpoint can give, in the shape it has,
+and the rules of every field of the form."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from gandan.audit.app import build as build_audit
+from gandan.dispatch.app import build as build_dispatch
+from gandan.intake.app import build as build_intake
+from gandan.notify.app import build as build_notify
+
+BUILDERS = {"intake": build_intake, "dispatch": build_dispatch, "notify": build_notify, "audit": build_audit}
+ERROR = "#/components/schemas/ErrorBody"
+READY = "#/components/schemas/Readiness"
+
+# What each endpoint can answer, and nothing it cannot (each code has its test in the service's tests).
+ANSWERS = {
+    "intake": {
+        ("post", "/v1/home-requests"): {"202", "401", "403", "413", "422", "503"},
+        ("get", "/v1/home-requests/{code}"): {"200", "401", "404", "422", "503"},
+    },
+    "dispatch": {},
+    "notify": {("get", "/v1/messages"): {"200", "401", "403", "422", "503"}},
+    "audit": {("get", "/v1/requests/{code}/trail"): {"200", "401", "403", "404", "422", "503"}},
+}
+HEALTH = {("get", "/health/live"): {"200"}, ("get", "/health/ready"): {"200", "503"}}
+
+
+@pytest.fixture(scope="module")
+def documents(service_env_for_documents: None) -> dict[str, dict[str, Any]]:
+    return {name: build()[1].openapi() for name, build in BUILDERS.items()}
+
+
+@pytest.fixture(scope="module")
+def service_env_for_documents() -> Any:
+    # Building a service reads its settings; nothing is connected until it runs.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GANDAN_AUTH_SECRET", "x" * 40)
+        patch.setenv("INTAKE_PSEUDONYM_KEY", "y" * 40)
+        yield
+
+
+def operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(method, path): op for path, item in document["paths"].items() for method, op in item.items()}
+
+
+@pytest.mark.parametrize("service", BUILDERS)
+def test_every_endpoint_documents_exactly_the_answers_it_can_give(documents, service):
+    answers = {key: set(op["responses"]) for key, op in operations(documents[service]).items()}
+    assert answers == ANSWERS[service] | HEALTH
+
+
+@pytest.mark.parametrize("service", BUILDERS)
+def test_every_error_is_documented_in_the_error_shape(documents, service):
+    document = documents[service]
+    for (method, path), op in operations(document).items():
+        for status, response in op["responses"].items():
+            if not status.startswith(("4", "5")):
+                continue
+            schema = response["content"]["application/json"]["schema"]
+            expected = READY if path == "/health/ready" else ERROR
+            assert schema == {"$ref": expected}, (method, path, status)
+            assert response["description"]
+            if status == "503" and path != "/health/ready":
+                assert "Retry-After" in response["headers"], (method, path)
+    if service != "dispatch":
+        error = document["components"]["schemas"]["ErrorBody"]
+        detail = document["components"]["schemas"]["ErrorDetail"]
+        assert error["required"] == ["errors"]
+        assert error["properties"]["errors"]["items"] == {"$ref": "#/components/schemas/ErrorDetail"}
+        assert set(detail["required"]) == {"field", "code", "message"}
+
+
+@pytest.fixture(scope="module")
+def form(documents) -> dict[str, Any]:
+    return documents["intake"]["components"]["schemas"]["HomeRequestForm"]["properties"]
+
+
+def test_the_form_states_the_phone_and_ward_code_rules(form):
+    phone = re.compile(form["phone"]["pattern"])
+    for written in ("0912345678", "0912 345 678", "+84 912.345.678", "84912345678"):
+        assert phone.fullmatch(written), written
+    for wrong in ("0212345678", "091234567", "12345", "09123456789x"):
+        assert not phone.fullmatch(wrong), wrong
+    assert form["phone"]["maxLength"] == 30
+    assert form["ward_code"]["pattern"] == "^[0-9]{5}$"
+    assert "danh mục" in form["ward_code"]["description"]
+
+
+def test_the_form_states_the_date_format_and_range(form):
+    assert form["preferred_date"]["format"] == "date"
+    assert "hôm nay" in form["preferred_date"]["description"]
+    assert "90 ngày" in form["preferred_date"]["description"]
+
+
+@pytest.mark.parametrize(
+    ("field", "lengths"),
+    [("name", (2, 100)), ("residential_group", (1, 100)), ("address", (5, 200)), ("procedure", (3, 200))],
+)
+def test_free_text_fields_state_their_lengths_and_refuse_control_characters(form, field, lengths):
+    assert (form[field]["minLength"], form[field]["maxLength"]) == lengths
+    refusing = re.compile(form[field]["pattern"])
+    assert refusing.fullmatch("Nguyễn Văn An")
+    for hidden in ("\x00", "\u202e", "\u2066", "\x9b"):
+        assert not refusing.fullmatch(f"An{hidden}"), repr(hidden)
