@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 from uuid import UUID, uuid4
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
 
 from gandan.shared.clock import utcnow
 
@@ -53,6 +54,41 @@ class Envelope(BaseModel, Generic[D]):
     @classmethod
     def _in_utc(cls, value: datetime) -> datetime:
         return value.astimezone(UTC)
+
+
+# --- personal data -----------------------------------------------------------
+
+
+class Personal(StrEnum):
+    """What becomes of a field carrying personal data outside the services that need it (audit's evidence).
+
+    Shown in the JSON schemas as `x-personal`. Phone numbers typed into any text are masked
+    whatever the mark.
+    """
+
+    MASK = "mask"  # a phone number: operator prefix and last three digits kept
+    DROP = "drop"  # left out: a home address
+    KEEP = "keep"  # kept as published: the trail must say who was served, and by whom
+
+
+_PERSONAL = "x-personal"
+
+
+def personal(how: Personal, description: str | None = None) -> Any:
+    """The mark of a field carrying personal data: `Annotated[str, personal(Personal.MASK)]`."""
+    return Field(description=description, json_schema_extra={_PERSONAL: how.value})
+
+
+def personal_mark(field: FieldInfo) -> Personal | None:
+    # Read on the field itself: an optional one is `Annotated[str | None, personal(...)]`, not `PhoneNumber | None`.
+    extra = field.json_schema_extra
+    return Personal(extra[_PERSONAL]) if isinstance(extra, dict) and _PERSONAL in extra else None
+
+
+PhoneNumber = Annotated[str, personal(Personal.MASK)]
+HomeAddress = Annotated[str, personal(Personal.DROP)]
+PersonName = Annotated[str, personal(Personal.KEEP)]
+CitizenRef = Annotated[str, personal(Personal.KEEP, "Pseudonymous reference to the citizen, stable within a ward.")]
 
 
 # --- shared vocabulary -------------------------------------------------------
@@ -98,14 +134,14 @@ class RecipientRole(StrEnum):
 
 class StaffContact(Contract):
     staff_id: str
-    name: str
-    phone: str
+    name: PersonName
+    phone: PhoneNumber
 
 
 class LeaderContact(Contract):
-    name: str
+    name: PersonName
     roles: tuple[str, ...]
-    phone: str
+    phone: PhoneNumber
 
 
 # --- events ------------------------------------------------------------------
@@ -123,7 +159,7 @@ class RequestRegistered(EventData):
     owner: ClassVar[str] = "intake"
 
     request_code: str
-    citizen_ref: str = Field(description="Pseudonymous reference to the citizen, stable within a ward.")
+    citizen_ref: CitizenRef
     residential_group: str
     procedure: str
     field: ProcedureField
@@ -140,10 +176,10 @@ class ContactRegistered(EventData):
     owner: ClassVar[str] = "intake"
 
     request_code: str
-    citizen_ref: str
-    name: str
-    phone: str
-    address: str
+    citizen_ref: CitizenRef
+    name: PersonName
+    phone: PhoneNumber
+    address: HomeAddress
     residential_group: str
 
 
@@ -203,6 +239,11 @@ EVENT_TYPES: tuple[type[EventData], ...] = (
     NotificationFailed,
 )
 _BY_KEY: dict[tuple[str, int], type[EventData]] = {(t.event_type, t.event_version): t for t in EVENT_TYPES}
+
+
+def contract_of(event_type: str, version: int) -> type[EventData] | None:
+    """The model of `data` for this type and version; None if there is no such contract."""
+    return _BY_KEY.get((event_type, version))
 
 
 def owned_by(service: str) -> list[str]:

@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, BaseModel
 from gandan.audit.domain import minimised
 from gandan.audit.repository import EvidenceRepository
 from gandan.shared.auth import Credential, Role, require
+from gandan.shared.events import contract_of
 from gandan.shared.http import ApiError, RequestCode, error_responses
 
 
@@ -55,7 +56,7 @@ def evidence_router(repository: EvidenceRepository) -> APIRouter:
                     correlation_id=d["correlation_id"],
                     causation_id=d["causation_id"],
                     # Minimised when stored; again when shown, for evidence stored by an older rule.
-                    data=minimised(d["data"]),
+                    data=minimised(contract_of(d["type"], d["version"]), d["data"]),
                 )
                 for d in documents
             ],

@@ -14,6 +14,6 @@ logger = logging.getLogger(__name__)
 
 
 async def record_evidence(event: Envelope[EventData], *, repository: EvidenceRepository) -> None:
-    # The evidence is what was published: the data's wire form, minimised.
-    if not await repository.record(event, minimised(to_wire(event)["data"]), utcnow()):
+    # The evidence is what was published: the data's wire form, minimised as its contract marks it.
+    if not await repository.record(event, minimised(type(event.data), to_wire(event)["data"]), utcnow()):
         logger.info("already recorded", extra=log_fields(event_id=str(event.id), event_type=event.type))
