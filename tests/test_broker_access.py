@@ -36,7 +36,8 @@ from gandan.shared.events import (
 )
 from gandan.shared.messaging import REJECTED_REASON_HEADER, EventPublisher, PublishRefused, create_broker
 from gandan.shared.testing import eventually, queued, serving
-from gandan.shared.topology import SUBSCRIPTIONS, Topology
+from gandan.shared.topology import Topology
+from gandan.system import services as system
 
 
 @pytest.fixture
@@ -124,7 +125,7 @@ async def test_intakes_credential_cannot_publish_a_visit_and_still_publishes_its
 
 
 async def test_each_service_logs_in_as_its_own_user_and_binds_only_what_it_consumes(access, namespace):
-    assert sorted(access) == ["audit", "dispatch", "intake", "notify"]
+    assert sorted(access) == sorted(system.names())
     topology = Topology(namespace)
     for service, url in access.items():
         assert f"{namespace}-{service}:" in url and "guest" not in url
@@ -132,7 +133,7 @@ async def test_each_service_logs_in_as_its_own_user_and_binds_only_what_it_consu
         async with connection:
             channel = await connection.channel()
             queue = await channel.get_queue(topology.queue(service).name)
-            for pattern in SUBSCRIPTIONS[service]:
+            for pattern in system.subscriptions()[service]:
                 await queue.bind(topology.events.name, routing_key=pattern)  # what it consumes: allowed
             if service != "audit":  # audit consumes everything
                 with pytest.raises(ChannelAccessRefused):

@@ -15,14 +15,13 @@ import pytest
 
 from gandan.shared.clock import LOCAL_TZ, utcnow
 from gandan.shared.testing import auth, eventually, free_port
-
-SERVICES = ("intake", "dispatch", "notify", "audit")
+from gandan.system.services import SERVICES
 
 
 @pytest.fixture
 def system(service_env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, int]]:
-    ports = {name: free_port() for name in SERVICES}
-    env = os.environ | service_env | {f"{n.upper()}_HTTP_PORT": str(p) for n, p in ports.items()}
+    ports = {spec.name: free_port() for spec in SERVICES}
+    env = os.environ | service_env | {spec.http_port_variable: str(ports[spec.name]) for spec in SERVICES}
     log = (tmp_path / "system.log").open("w")
     launcher = subprocess.Popen(
         [sys.executable, "-m", "gandan.shared.launcher", "--data-dir", str(tmp_path / "data")],

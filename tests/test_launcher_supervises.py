@@ -17,8 +17,9 @@ import httpx
 import pytest
 
 from gandan.shared.testing import eventually, free_port
+from gandan.system import services as system
 
-SERVICES = ("intake", "dispatch", "notify", "audit")
+SERVICES = system.names()
 STARTED = re.compile(r"gandan\s+\| (\w+) (?:re)?started, pid (\d+)")
 
 
@@ -66,8 +67,8 @@ def alive(pid: int) -> bool:
 @pytest.fixture
 def launched(service_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[System, subprocess.Popen[bytes]]]:
     """The launcher as `make run` starts it, with its embedded database (no MONGODB_URL)."""
-    ports = {name: free_port() for name in SERVICES}
-    env = os.environ | service_env | {f"{n.upper()}_HTTP_PORT": str(p) for n, p in ports.items()}
+    ports = {spec.name: free_port() for spec in system.SERVICES}
+    env = os.environ | service_env | {spec.http_port_variable: str(ports[spec.name]) for spec in system.SERVICES}
     env = {k: v for k, v in env.items() if k != "MONGODB_URL"} | {"GANDAN_EMBEDDED_MONGO_PORT": str(free_port())}
     log = tmp_path / "system.log"
     with log.open("w") as out:

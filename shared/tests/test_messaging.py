@@ -11,7 +11,6 @@ from faststream.rabbit import RabbitBroker
 
 from gandan.shared.events import RequestRegistered, to_wire
 from gandan.shared.messaging import (
-    ALL_EVENTS,
     REJECTED_DETAIL_HEADER,
     REJECTED_REASON_HEADER,
     EventPublisher,
@@ -20,7 +19,8 @@ from gandan.shared.messaging import (
 )
 from gandan.shared.settings import ServiceSettings
 from gandan.shared.testing import eventually, queued
-from gandan.shared.topology import Topology, declare_topology
+from gandan.shared.topology import ALL_EVENTS, Topology, declare_topology
+from gandan.system import services as system
 
 from .conftest import request_registered
 
@@ -34,7 +34,7 @@ async def broker(service_settings) -> AsyncIterator[RabbitBroker]:
 
 async def start(broker: RabbitBroker, topology: Topology) -> None:
     await broker.connect()
-    await declare_topology(broker, topology)
+    await declare_topology(broker, topology, system.subscriptions())
     await broker.start()
 
 

@@ -12,6 +12,7 @@ from gandan.shared.outbox import OutboxRelay, append, pending
 from gandan.shared.settings import ServiceSettings
 from gandan.shared.testing import queued
 from gandan.shared.topology import Topology, declare_topology
+from gandan.system import services as system
 
 from .conftest import request_registered
 
@@ -22,7 +23,7 @@ async def publisher(service_settings, namespace) -> AsyncIterator[EventPublisher
     topology = Topology(namespace)
     publisher = EventPublisher(broker, topology, [RequestRegistered])
     await broker.connect()
-    await declare_topology(broker, topology)
+    await declare_topology(broker, topology, system.subscriptions())
     await broker.start()
     yield publisher
     await broker.stop()

@@ -29,12 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from faststream.rabbit import RabbitBroker
-
 from gandan.shared.events import owned_by
-from gandan.shared.topology import SUBSCRIPTIONS, Topology, declare_topology
+from gandan.shared.topology import Topology
+from gandan.system import services as system
 
-SERVICES = ("intake", "dispatch", "notify", "audit")
 _NOTHING = "(?!)"  # a regex no name matches
 
 
@@ -63,7 +61,7 @@ def grant_for(topology: Topology, service: str) -> Grant:
         write=_exactly(*exchanges, *own_queues),
         read=_exactly(*exchanges, topology.queue(service).name),
         topics={
-            topology.events.name: (_exactly(*owned_by(service)), _exactly(*SUBSCRIPTIONS[service])),
+            topology.events.name: (_exactly(*owned_by(service)), _exactly(*system.subscriptions().get(service, ()))),
             topology.retry.name: (_exactly(service), _exactly(service)),
         },
     )
@@ -92,21 +90,12 @@ def _url_for(admin_url: str, user: str, password: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
 
 
-async def _declare(admin_url: str, topology: Topology) -> None:
-    broker = RabbitBroker(admin_url, logger=None)
-    await broker.connect()
-    try:
-        await declare_topology(broker, topology)
-    finally:
-        await broker.stop()
-
-
 def grant(namespace: str, admin_url: str) -> dict[str, str]:
     """Declare the topology, create or update each service's user; returns each service's broker URL."""
     topology = Topology(namespace)
-    asyncio.run(_declare(admin_url, topology))
+    asyncio.run(system.declare(admin_url, namespace))
     vhost, existing, urls = _vhost(admin_url), _users(), {}
-    for service in SERVICES:
+    for service in system.names():
         rule = grant_for(topology, service)
         password = secrets.token_urlsafe(32)
         # The password goes on stdin: a command line is visible to every user of the machine.
@@ -121,7 +110,7 @@ def grant(namespace: str, admin_url: str) -> dict[str, str]:
 def remove(namespace: str) -> list[str]:
     """Delete the namespace's service users; returns those that existed."""
     existing = _users()
-    gone = [f"{namespace}-{s}" for s in SERVICES if f"{namespace}-{s}" in existing]
+    gone = [f"{namespace}-{s}" for s in system.names() if f"{namespace}-{s}" in existing]
     for user in gone:
         _ctl("delete_user", user)
     return gone
@@ -145,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     args.env_file.touch(mode=0o600)
     args.env_file.chmod(0o600)  # an existing file keeps its mode on touch
     args.env_file.write_text(lines)
-    print(f"wrote the broker URLs of {', '.join(SERVICES)} to {args.env_file}")
+    print(f"wrote the broker URLs of {', '.join(system.names())} to {args.env_file}")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 from unittest.mock import patch
 
-SERVICES = ("intake", "dispatch", "notify", "audit")
+from gandan.system import services as system
+
 # The document describes shapes, not a deployment: build the services with neutral settings.
 _NEUTRAL = {
     "RABBITMQ_URL": "amqp://guest:guest@rabbitmq:5672/",
@@ -27,10 +28,9 @@ _NEUTRAL = {
 def documents() -> dict[str, str]:
     result = {}
     with patch.dict(os.environ, _NEUTRAL):
-        for name in SERVICES:
+        for name in system.names():
             service, _ = importlib.import_module(f"gandan.{name}.app").build()
-            document = json.loads(service.asyncapi())
-            result[name] = json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+            result[name] = json.dumps(service.asyncapi(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
     return result
 
 

@@ -3,7 +3,8 @@
 - RabbitMQ at RABBITMQ_URL (default local); a local server that is installed but down is started.
 - MongoDB at MONGODB_URL; when unset, SecantusDB is started with its data in `.data/mongo`.
 - Secrets (credential signing key, pseudonym key) from the environment, or kept in `.data/secrets.env`.
-- The four services as separate processes; their JSON logs shown as readable lines.
+- Every service's queues declared, then the services (`gandan.system.services`) as separate
+  processes; their JSON logs shown as readable lines.
 - Once all are ready, a service or the embedded database that dies is restarted after a back-off
   (1 s doubling to 30 s; 1 s again after a minute up), each death and restart logged; the others keep running.
 - Ctrl-C (or SIGTERM) stops the services, then the embedded database, cleanly, also during a back-off.
@@ -28,7 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-SERVICES = {"intake": 8001, "dispatch": 8002, "notify": 8003, "audit": 8004}
+from gandan.shared.settings import ServiceSettings
+from gandan.system import services as system
+
+DEFAULT_RABBITMQ_URL: str = ServiceSettings.model_fields["rabbitmq_url"].default
+DEFAULT_NAMESPACE: str = ServiceSettings.model_fields["namespace"].default
 STOP_GRACE_SECONDS = 20.0
 _PUMPS: set[asyncio.Task[None]] = set()
 _COLOURS = {"intake": 36, "dispatch": 33, "notify": 35, "audit": 32, "mongo": 34, "gandan": 37}
@@ -266,10 +271,14 @@ async def run(launch: Launch) -> int:
             launch.env["MONGODB_URL"] = f"mongodb://127.0.0.1:{port}/"
             _say("gandan", f"SecantusDB (embedded MongoDB) on 127.0.0.1:{port}, data in {storage}")
 
-        for name in SERVICES:
-            env = launch.env | {f"{name.upper()}_HTTP_PORT": str(launch.ports[name])}
-            services[name] = Child(name, [sys.executable, "-m", f"gandan.{name}.app"], env, launch.json_logs)
-            await services[name].start()
+        await system.declare(
+            launch.env.get("RABBITMQ_URL", DEFAULT_RABBITMQ_URL), launch.env.get("GANDAN_NAMESPACE", DEFAULT_NAMESPACE)
+        )
+        for spec in system.SERVICES:
+            env = launch.env | {spec.http_port_variable: str(launch.ports[spec.name])}
+            argv = [sys.executable, "-m", f"gandan.{spec.name}.app"]
+            services[spec.name] = Child(spec.name, argv, env, launch.json_logs)
+            await services[spec.name].start()
 
         ready = asyncio.create_task(_all_ready(list(launch.ports.values()), 60))
         # A death before all are ready is a set-up error (port taken, bad setting): restarting would hide it.
@@ -323,8 +332,8 @@ def main() -> None:
     env = dict(os.environ)
     args.data_dir.mkdir(parents=True, exist_ok=True)
     load_secrets(args.data_dir, env)
-    ensure_rabbitmq(env.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/"))
-    ports = {name: int(env.get(f"{name.upper()}_HTTP_PORT", default)) for name, default in SERVICES.items()}
+    ensure_rabbitmq(env.get("RABBITMQ_URL", DEFAULT_RABBITMQ_URL))
+    ports = {s.name: int(env.get(s.http_port_variable, s.default_http_port)) for s in system.SERVICES}
     sys.exit(asyncio.run(run(Launch(args.data_dir.resolve(), env, args.json_logs, ports))))
 
 

@@ -34,7 +34,7 @@ from pamqp.commands import Basic
 from gandan.shared.events import Envelope, EventData, EventRefused, parse_event, to_wire
 from gandan.shared.logs import correlation, log_fields
 from gandan.shared.settings import ServiceSettings
-from gandan.shared.topology import Topology
+from gandan.shared.topology import ALL_EVENTS, Topology, bindings
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,6 @@ PUBLISH_TIMEOUT_SECONDS = 10.0
 ATTEMPT_HEADER = "x-gandan-attempt"
 REJECTED_REASON_HEADER = "x-gandan-rejected-reason"
 REJECTED_DETAIL_HEADER = "x-gandan-rejected-detail"
-ALL_EVENTS = "*"
 # The largest event today (visit.scheduled) is under 2 KB on the wire. 64 KiB leaves
 # room for thirty times that while bounding what one message can cost a consumer
 # (prefetch 16 × 64 KiB = 1 MiB held per queue) and what audit would store; a
@@ -136,8 +135,9 @@ def subscribe(
 
     `handlers` maps event types to handlers that receive a typed, validated
     envelope; the key `ALL_EVENTS` takes every registered type (for audit).
+    The queue is bound by what `handlers` takes.
     """
-    queue = topology.queue(service)
+    queue = topology.queue(service, bindings(handlers))
 
     @broker.subscriber(
         queue,

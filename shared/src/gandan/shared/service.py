@@ -1,17 +1,22 @@
 """What every service is made of, composed once: settings, logs, broker, database,
 event publisher, outbox relay, consumers, HTTP app with health checks.
 
-A service's `app.py` builds one `Service`, adds its repositories, handlers and
-routes, and calls `run`.
+A service's `app.py` says what the service is in one `ServiceSpec` (spec.py),
+builds one `Service` from it, gives it what its handlers need, adds its routes,
+and calls `run`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
+import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any, Literal
+from urllib.parse import quote
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
@@ -20,13 +25,14 @@ from faststream.specification import AsyncAPI
 from pydantic import BaseModel, Field
 from pymongo.asynchronous.collection import AsyncCollection
 
-from gandan.shared.events import EventData
+from gandan.shared.events import Envelope
 from gandan.shared.http import install_error_handlers
 from gandan.shared.logs import configure_logging, log_fields
 from gandan.shared.messaging import EventHandler, EventPublisher, create_broker, subscribe
 from gandan.shared.mongo import Document, connect, database
 from gandan.shared.outbox import OutboxRelay
 from gandan.shared.settings import ServiceSettings
+from gandan.shared.spec import Handler, ServiceSpec
 from gandan.shared.topology import Topology, declare_topology
 
 logger = logging.getLogger(__name__)
@@ -41,14 +47,15 @@ class Readiness(BaseModel):
 
 
 class Service:
-    def __init__(self, name: str, settings: ServiceSettings, *, produces: Iterable[type[EventData]] = ()) -> None:
-        self.name = name
+    def __init__(self, spec: ServiceSpec, settings: ServiceSettings) -> None:
+        self.spec = spec
+        self.name = spec.name
         self.settings = settings
         self.topology = Topology(settings.namespace)
-        self.broker = create_broker(settings, name)
+        self.broker = create_broker(settings, spec.name)
         self.mongo = connect(settings.mongodb_url)
-        self.database = database(self.mongo, settings.database_name(name))
-        self.publisher = EventPublisher(self.broker, self.topology, produces)
+        self.database = database(self.mongo, settings.database_name(spec.name))
+        self.publisher = EventPublisher(self.broker, self.topology, spec.produces)
         self._startup: list[Hook] = []
         self._workers: list[Hook] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -67,7 +74,19 @@ class Service:
         self.worker(relay.run)
         return relay
 
-    def consume(self, handlers: Mapping[str, EventHandler]) -> None:
+    def consume(self, **dependencies: Any) -> None:
+        """Consume with the spec's handlers, each given the `dependencies` it names."""
+        unused = set(dependencies)
+        handlers: dict[str, EventHandler] = {}
+        for event_type, handler in self.spec.handlers.items():
+            needed = _dependencies(handler)
+            missing = sorted(needed - set(dependencies))
+            if missing:
+                raise TypeError(f"{self.name}: the handler of {event_type} needs {', '.join(missing)}")
+            unused -= needed
+            handlers[event_type] = partial(handler, **{name: dependencies[name] for name in needed})
+        if unused:
+            raise TypeError(f"{self.name}: no handler needs {', '.join(sorted(unused))}")
         subscribe(
             self.broker,
             self.topology,
@@ -76,8 +95,14 @@ class Service:
             max_attempts=self.settings.max_delivery_attempts,
         )
 
-    def asyncapi(self) -> str:
-        return AsyncAPI(self.broker, title=f"Gần Dân {self.name}", version="1").to_specification().to_json()
+    def asyncapi(self) -> dict[str, Any]:
+        """The AsyncAPI document: what it publishes, and each type its queue takes with that type's envelope."""
+        document: dict[str, Any] = json.loads(
+            AsyncAPI(self.broker, title=f"Gần Dân {self.name}", version="1").to_specification().to_json()
+        )
+        if self.spec.handlers:
+            _document_consumed(document, f"{self.topology.queue(self.name).name}:consume", self.spec)
+        return document
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -86,8 +111,11 @@ class Service:
         for hook in self._startup:
             await hook()
         await self.broker.connect()
-        only = self.name if self.settings.own_broker_credentials else None
-        await declare_topology(self.broker, self.topology, only=only)
+        # Its own queues only: the other services' were declared by what started it (the
+        # launcher, `gandan-broker-access`), and its own credential may declare no others.
+        await declare_topology(
+            self.broker, self.topology, {self.name: self.spec.bindings} if self.spec.handlers else {}
+        )
         await self.broker.start()
         self._tasks = [asyncio.create_task(loop(), name=loop.__qualname__) for loop in self._workers]
         logger.info("started")
@@ -143,6 +171,48 @@ class Service:
         for router in routers:
             app.include_router(router)
         return app
+
+
+def _dependencies(handler: Handler) -> set[str]:
+    """The keyword-only parameters a handler needs besides the event."""
+    parameters = inspect.signature(handler).parameters.values()
+    return {p.name for p in parameters if p.kind is p.KEYWORD_ONLY and p.default is p.empty}
+
+
+def _document_consumed(document: dict[str, Any], channel: str, spec: ServiceSpec) -> None:
+    """List in the consumer's channel every type it takes, each with its envelope.
+
+    The consumer reads raw bytes (it judges them itself), so FastStream can only
+    document its payload as binary; the handler map says what it really takes.
+    """
+    schemas, messages = document["components"]["schemas"], document["components"]["messages"]
+    for old in document["channels"][channel]["messages"].values():
+        stale = messages.pop(old["$ref"].rsplit("/", 1)[1])
+        schemas.pop(stale["payload"]["$ref"].rsplit("/", 1)[1], None)
+    listed: dict[str, Any] = {}
+    for event in spec.consumes:
+        envelope = Envelope[event].model_json_schema(ref_template="#/components/schemas/{model}")  # type: ignore[valid-type]
+        schemas.update(envelope.pop("$defs", {}))
+        schemas[envelope["title"]] = envelope
+        key = f"{channel}:{event.event_type}"
+        messages[key] = {
+            "title": key,
+            "summary": (event.__doc__ or "").strip().split("\n")[0],
+            "correlationId": {"location": "$message.header#/correlation_id"},
+            "payload": _ref("components", "schemas", envelope["title"]),
+        }
+        listed[event.event_type] = _ref("components", "messages", key)
+    document["channels"][channel]["messages"] = listed
+    # A queue bound by several keys has no one address: the operation's `cc` lists them.
+    document["channels"][channel].pop("address", None)
+    operation = document["operations"][channel]
+    operation["bindings"]["amqp"]["cc"] = list(spec.bindings)
+    operation["messages"] = [_ref("channels", channel, "messages", t) for t in listed]
+
+
+def _ref(*path: str) -> dict[str, str]:
+    # As FastStream writes them: brackets escaped, colons kept.
+    return {"$ref": "#/" + "/".join(quote(part, safe=":") for part in path)}
 
 
 def run(service: Service, app: FastAPI) -> None:

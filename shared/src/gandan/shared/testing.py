@@ -40,10 +40,10 @@ from gandan.shared.events import Envelope, to_wire
 from gandan.shared.launcher import reachable
 from gandan.shared.service import Service
 from gandan.shared.topology import Topology
+from gandan.system import services as system
 
 AUTH_SECRET = "test-only-secret-" + "0123456789" * 4
 PSEUDONYM_KEY = "test-only-pseudonym-key-" + "9876543210" * 4
-SERVICES = ("intake", "dispatch", "notify", "audit")
 
 T = TypeVar("T")
 
@@ -158,13 +158,13 @@ async def namespace(rabbitmq_url: str, mongodb_url: str) -> AsyncIterator[str]:
     connection = await aio_pika.connect(rabbitmq_url)
     async with connection:
         channel = await connection.channel()
-        for queue in topology.queue_names():
+        for queue in topology.queue_names(system.names()):
             await channel.queue_delete(queue)
         for exchange in topology.exchange_names():
             await channel.exchange_delete(exchange)
     with MongoClient(mongodb_url) as client:
-        for service in SERVICES:
-            client.drop_database(f"{name}_{service}")
+        for spec in system.SERVICES:
+            client.drop_database(spec.database(name))
 
 
 @pytest.fixture
@@ -190,7 +190,13 @@ def service_settings(service_env: dict[str, str], monkeypatch: pytest.MonkeyPatc
 
 @asynccontextmanager
 async def serving(service: Service, app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """Run a service in this process against the real servers; talk to its HTTP API."""
+    """Run a service in this process against the real servers; talk to its HTTP API.
+
+    Every service's queues are declared first, as the launcher does (with its own broker
+    credential, `gandan-broker-access` did that), so what it publishes reaches them.
+    """
+    if not service.settings.own_broker_credentials:
+        await system.declare(service.settings.rabbitmq_url, service.settings.namespace)
     async with service.running():
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

@@ -1,13 +1,13 @@
 """The messaging topology, in one place.
 
 One durable topic exchange carries every domain event, routed by event type.
-Each consuming service has one durable quorum queue bound by the patterns it
-consumes, and a dead-letter queue that receives what it could not process.
-Every service declares the whole topology at start-up (declarations are
-idempotent), so a queue exists before any event meant for it is published.
-A service with broker credentials of its own may bind only its own queue: the
-operator command that made those credentials (`gandan-broker-access`) declared
-the whole topology first.
+Each consuming service has one durable quorum queue bound by the types it
+handles (its handler map: see spec.py), and a dead-letter queue that receives
+what it could not process. What starts the services (the launcher,
+`gandan-broker-access`, the test harness) declares every service's queues first
+(declarations are idempotent), so a queue exists before any event meant for it
+is published; each service declares the exchanges and its own queues again at
+start-up, all its credential may declare.
 
 A consumer re-queues an event it will try again through the retry exchange, a
 topic exchange where each service's credential may publish and bind only its
@@ -16,22 +16,23 @@ own name; the default exchange would let any service write into any queue.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
 
-# Which events each consuming service receives. audit keeps evidence of everything.
-SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
-    "intake": ("visit.scheduled",),
-    "dispatch": ("request.registered",),
-    "notify": ("contact.registered", "visit.scheduled"),
-    "audit": ("#",),
-}
+# The key of a handler map that takes every event type (audit keeps evidence of everything).
+ALL_EVENTS = "*"
 
 # A guard for deliveries the broker itself counts (consumer crashes, lost
 # connections). Handler failures are counted by the consumer (see messaging.py),
 # because RabbitMQ 4.3+ no longer counts nacks toward this limit.
 BROKER_DELIVERY_LIMIT = 20
+
+
+def bindings(consumed: Iterable[str]) -> tuple[str, ...]:
+    """The routing keys a queue is bound by, for the event types its service handles."""
+    return tuple("#" if event_type == ALL_EVENTS else event_type for event_type in consumed)
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,8 @@ class Topology:
     def dead_letters(self) -> RabbitExchange:
         return RabbitExchange(f"{self.namespace}.dead-letter", type=ExchangeType.DIRECT, durable=True)
 
-    def queue(self, service: str) -> RabbitQueue:
-        patterns = SUBSCRIPTIONS[service]
+    def queue(self, service: str, patterns: Sequence[str] = ()) -> RabbitQueue:
+        """The service's queue; a consumer passes its `patterns`, which FastStream binds and documents."""
         return RabbitQueue(
             f"{self.namespace}.{service}",
             queue_type=QueueType.QUORUM,
@@ -61,31 +62,29 @@ class Topology:
                 "x-dead-letter-routing-key": self.dead_letter_queue(service).name,
                 "x-delivery-limit": BROKER_DELIVERY_LIMIT,
             },
-            routing_key=patterns[0],
+            routing_key=patterns[0] if patterns else "",
         )
 
     def dead_letter_queue(self, service: str) -> RabbitQueue:
         return RabbitQueue(f"{self.namespace}.{service}.dead", queue_type=QueueType.QUORUM, durable=True)
 
-    def queue_names(self) -> list[str]:
-        return [name for s in SUBSCRIPTIONS for name in (self.queue(s).name, self.dead_letter_queue(s).name)]
+    def queue_names(self, services: Iterable[str]) -> list[str]:
+        return [name for s in services for name in (self.queue(s).name, self.dead_letter_queue(s).name)]
 
     def exchange_names(self) -> list[str]:
         return [self.events.name, self.retry.name, self.dead_letters.name]
 
 
-async def declare_topology(broker: RabbitBroker, topology: Topology, *, only: str | None = None) -> None:
-    """Declare exchanges, the services' queues with their bindings, and the dead-letter queues.
-
-    `only` limits the queues to that service's: what its own broker credential may declare.
-    """
+async def declare_topology(
+    broker: RabbitBroker, topology: Topology, subscriptions: Mapping[str, Sequence[str]]
+) -> None:
+    """Declare exchanges, and for each service in `subscriptions` (service → the routing keys
+    it is bound by) its queue with those bindings and its dead-letter queue."""
     events = await broker.declare_exchange(topology.events)
     retry = await broker.declare_exchange(topology.retry)
     dead_letters = await broker.declare_exchange(topology.dead_letters)
-    for service, patterns in SUBSCRIPTIONS.items():
-        if only is not None and service != only:
-            continue
-        queue = await broker.declare_queue(topology.queue(service))
+    for service, patterns in subscriptions.items():
+        queue = await broker.declare_queue(topology.queue(service, patterns))
         for pattern in patterns:
             await queue.bind(events, routing_key=pattern)
         await queue.bind(retry, routing_key=service)

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from fastapi import FastAPI
 from pydantic_settings import SettingsConfigDict
 
 from gandan.audit.api import evidence_router
 from gandan.audit.handlers import record_evidence
 from gandan.audit.repository import EvidenceRepository
-from gandan.shared.messaging import ALL_EVENTS
 from gandan.shared.service import Service, run
 from gandan.shared.settings import ServiceSettings
-
-NAME = "audit"
+from gandan.shared.spec import ServiceSpec
+from gandan.shared.topology import ALL_EVENTS
 
 
 class AuditSettings(ServiceSettings):
@@ -23,12 +20,16 @@ class AuditSettings(ServiceSettings):
     http_port: int = 8004
 
 
+# Keeps evidence of every event, even one without a contract (which it dead-letters).
+SPEC = ServiceSpec(name="audit", settings=AuditSettings, produces=(), handlers={ALL_EVENTS: record_evidence})
+
+
 def build(settings: AuditSettings | None = None) -> tuple[Service, FastAPI]:
     settings = settings or AuditSettings()  # type: ignore[call-arg]
-    service = Service(NAME, settings)
+    service = Service(SPEC, settings)
     repository = EvidenceRepository(service.database)
     service.on_startup(repository.ensure_indexes)
-    service.consume({ALL_EVENTS: partial(record_evidence, repository=repository)})
+    service.consume(repository=repository)
     return service, service.http_app(evidence_router(repository))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import cache, partial
+from functools import cache
 
 from fastapi import FastAPI
 from pydantic import Field
@@ -17,8 +17,7 @@ from gandan.shared.clock import utcnow
 from gandan.shared.events import RequestRegistered, VisitScheduled
 from gandan.shared.service import Service, run
 from gandan.shared.settings import ServiceSettings
-
-NAME = "dispatch"
+from gandan.shared.spec import ServiceSpec
 
 
 class DispatchSettings(ServiceSettings):
@@ -31,24 +30,27 @@ class DispatchSettings(ServiceSettings):
     min_lead_minutes: int = Field(120, ge=0, le=7 * 24 * 60)
 
 
+SPEC = ServiceSpec(
+    name="dispatch",
+    settings=DispatchSettings,
+    produces=(VisitScheduled,),
+    handlers={RequestRegistered.event_type: schedule_home_visit},
+)
+
+
 def build(settings: DispatchSettings | None = None) -> tuple[Service, FastAPI]:
     settings = settings or DispatchSettings()  # type: ignore[call-arg]
-    service = Service(NAME, settings, produces=[VisitScheduled])
+    service = Service(SPEC, settings)
     repository = VisitRepository(service.database)
     service.on_startup(repository.ensure_indexes)
     relay = service.outbox([repository.visits])
     service.consume(
-        {
-            RequestRegistered.event_type: partial(
-                schedule_home_visit,
-                rosters=cache(load_roster),
-                calendar=WorkingCalendar(),
-                repository=repository,
-                relay=relay,
-                clock=utcnow,
-                min_lead=timedelta(minutes=settings.min_lead_minutes),
-            )
-        }
+        rosters=cache(load_roster),
+        calendar=WorkingCalendar(),
+        repository=repository,
+        relay=relay,
+        clock=utcnow,
+        min_lead=timedelta(minutes=settings.min_lead_minutes),
     )
     return service, service.http_app()
 

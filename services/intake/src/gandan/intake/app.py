@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from fastapi import FastAPI
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
@@ -14,8 +12,7 @@ from gandan.intake.repository import HomeRequestRepository
 from gandan.shared.events import ContactRegistered, RequestRegistered, VisitScheduled
 from gandan.shared.service import Service, run
 from gandan.shared.settings import ServiceSettings
-
-NAME = "intake"
+from gandan.shared.spec import ServiceSpec
 
 
 class IntakeSettings(ServiceSettings):
@@ -26,13 +23,21 @@ class IntakeSettings(ServiceSettings):
     pseudonym_key: SecretStr = Field(min_length=32)
 
 
+SPEC = ServiceSpec(
+    name="intake",
+    settings=IntakeSettings,
+    produces=(ContactRegistered, RequestRegistered),
+    handlers={VisitScheduled.event_type: record_visit_scheduled},
+)
+
+
 def build(settings: IntakeSettings | None = None) -> tuple[Service, FastAPI]:
     settings = settings or IntakeSettings()  # type: ignore[call-arg]
-    service = Service(NAME, settings, produces=[ContactRegistered, RequestRegistered])
+    service = Service(SPEC, settings)
     repository = HomeRequestRepository(service.database)
     service.on_startup(repository.ensure_indexes)
     relay = service.outbox([repository.collection])
-    service.consume({VisitScheduled.event_type: partial(record_visit_scheduled, repository=repository)})
+    service.consume(repository=repository)
     pseudonym_key = settings.pseudonym_key.get_secret_value().encode()
     return service, service.http_app(home_requests_router(repository, relay, pseudonym_key))
 

@@ -14,9 +14,8 @@ from gandan.notify.repository import NotifyRepository
 from gandan.shared.events import ContactRegistered, NotificationFailed, NotificationSent, VisitScheduled
 from gandan.shared.service import Service, run
 from gandan.shared.settings import ServiceSettings
+from gandan.shared.spec import ServiceSpec
 from gandan.shared.worker import PollingWorker
-
-NAME = "notify"
 
 
 class NotifySettings(ServiceSettings):
@@ -25,9 +24,17 @@ class NotifySettings(ServiceSettings):
     http_port: int = 8003
 
 
+SPEC = ServiceSpec(
+    name="notify",
+    settings=NotifySettings,
+    produces=(NotificationSent, NotificationFailed),
+    handlers={ContactRegistered.event_type: remember_contact, VisitScheduled.event_type: prepare_visit_messages},
+)
+
+
 def build(settings: NotifySettings | None = None) -> tuple[Service, FastAPI]:
     settings = settings or NotifySettings()  # type: ignore[call-arg]
-    service = Service(NAME, settings, produces=[NotificationSent, NotificationFailed])
+    service = Service(SPEC, settings)
     repository = NotifyRepository(service.database)
     service.on_startup(repository.ensure_indexes)
     relay = service.outbox([repository.messages])
@@ -36,14 +43,7 @@ def build(settings: NotifySettings | None = None) -> tuple[Service, FastAPI]:
         "message sender", partial(send_due_messages, repository=repository, channel=channel, relay=relay)
     )
     service.worker(sender.run)
-    service.consume(
-        {
-            ContactRegistered.event_type: partial(remember_contact, repository=repository),
-            VisitScheduled.event_type: partial(
-                prepare_visit_messages, repository=repository, channel=channel, sender=sender
-            ),
-        }
-    )
+    service.consume(repository=repository, channel=channel, sender=sender)
     return service, service.http_app(messages_router(repository))
 
 
