@@ -99,10 +99,10 @@ class DatabaseServer:
     is what a test of the services' durability must see.
     """
 
-    def __init__(self, storage: Path | str, log: Path, port: int | None = None) -> None:
+    def __init__(self, storage: Path | str, log: Path) -> None:
         self.storage = storage  # a folder, or ":memory:" for a throwaway server
         self.log = log
-        self.port = port or free_port()
+        self.port = free_port()  # kept across restarts, as a real server's would be
         self.url = f"mongodb://127.0.0.1:{self.port}/"
         self._process: subprocess.Popen[bytes] | None = None
 
