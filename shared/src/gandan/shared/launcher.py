@@ -173,18 +173,8 @@ async def run(launch: Launch) -> int:
             storage = launch.data_dir / "mongo"
             storage.mkdir(parents=True, exist_ok=True)
             secantus = shutil.which("secantusd-py", path=str(Path(sys.executable).parent)) or "secantusd-py"
-            # --sync-on-commit: every commit is fsynced, as mongod does for j:true, so even a write that
-            # does not ask for the journal survives a crash of the machine, not only of the process.
-            argv = [
-                secantus,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--storage-path",
-                str(storage),
-                "--sync-on-commit",
-            ]
+            argv = [secantus, "--host", "127.0.0.1", "--port", str(port), "--storage-path", str(storage)]
+            argv.append("--sync-on-commit")  # fsync every commit, as mongod does for j:true: survives power loss too
             database = await _start("mongo", argv, launch.env, json_logs=True)
             if not await asyncio.to_thread(_wait_until, lambda: reachable("127.0.0.1", port), 30):
                 raise SystemExit("SecantusDB did not start within 30 s")
