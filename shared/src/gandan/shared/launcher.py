@@ -264,6 +264,7 @@ async def run(launch: Launch) -> int:
             storage.mkdir(parents=True, exist_ok=True)
             secantus = shutil.which("secantusd-py", path=str(Path(sys.executable).parent)) or "secantusd-py"
             argv = [secantus, "--host", "127.0.0.1", "--port", str(port), "--storage-path", str(storage)]
+            argv.append("--sync-on-commit")  # fsync every commit, as mongod does for j:true: survives power loss too
             database = Child("mongo", argv, dict(launch.env), json_logs=True)
             await database.start()
             if not await asyncio.to_thread(_wait_until, lambda: reachable("127.0.0.1", port), 30):

@@ -9,6 +9,8 @@ Each test gets its own namespace: its own exchanges, queues and databases,
 deleted afterwards. Within it, a test can act as another service would (`publish`),
 look into a service's database (`service_database`), read a queue (`queued`),
 wait for what happens asynchronously (`eventually`), and run a service (`serving`).
+`database_server` is a database process of the test's own, with its data on disk,
+for tests that crash it (SIGKILL), freeze it and start it again.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -104,6 +107,60 @@ def rabbitmq_url() -> Iterator[str]:
         yield "amqp://guest:guest@127.0.0.1:5672/"
 
 
+class DatabaseServer:
+    """A SecantusDB server process of the test's own, which the test can kill and restart.
+
+    Started without `--sync-on-commit`, like a `mongod` with its defaults: a write
+    survives a crash of the process only if the client asked for the journal, which
+    is what a test of the services' durability must see.
+    """
+
+    def __init__(self, storage: Path | str, log: Path) -> None:
+        self.storage = storage  # a folder, or ":memory:" for a throwaway server
+        self.log = log
+        self.port = free_port()  # kept across restarts, as a real server's would be
+        self.url = f"mongodb://127.0.0.1:{self.port}/"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start on the same port and data as before; return once it takes connections."""
+        server = shutil.which("secantusd-py", path=str(Path(sys.executable).parent)) or "secantusd-py"
+        argv = [server, "--host", "127.0.0.1", "--port", str(self.port), "--storage-path", str(self.storage)]
+        with self.log.open("a") as out:
+            self._process = subprocess.Popen([*argv, "--log-level", "WARNING"], stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while not reachable("127.0.0.1", self.port):
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self._process.kill()
+                pytest.fail(f"SecantusDB did not start: {self.log.read_text()[-2000:]}")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        """SIGKILL: the process dies at once, as in a crash, with no chance to flush anything."""
+        assert self._process is not None
+        self._process.kill()
+        self._process.wait()
+
+    def freeze(self) -> None:
+        """SIGSTOP: the server keeps its connections but answers nothing, like a hung machine."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self._process is None or self._process.poll() is not None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
 @pytest.fixture(scope="session")
 def mongodb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if url := os.environ.get("MONGODB_URL"):
@@ -114,39 +171,23 @@ def mongodb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with MongoDbContainer("mongo:8") as mongo:
             yield mongo.get_connection_url()
     else:
-        port = free_port()
-        server = shutil.which("secantusd-py", path=str(Path(sys.executable).parent)) or "secantusd-py"
-        log = tmp_path_factory.mktemp("secantus") / "server.log"
-        with log.open("w") as out:
-            process = subprocess.Popen(
-                [
-                    server,
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--storage-path",
-                    ":memory:",
-                    "--log-level",
-                    "WARNING",
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 30
-        while not reachable("127.0.0.1", port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"SecantusDB did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.1)
+        server = DatabaseServer(":memory:", tmp_path_factory.mktemp("secantus") / "server.log")
+        server.start()
         try:
-            yield f"mongodb://127.0.0.1:{port}/"
+            yield server.url
         finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            server.stop()
+
+
+@pytest.fixture
+def database_server(tmp_path: Path) -> Iterator[DatabaseServer]:
+    """A database server process of this test's own, with its data on disk: to crash and restart."""
+    server = DatabaseServer(tmp_path / "database", tmp_path / "database.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

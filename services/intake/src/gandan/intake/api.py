@@ -16,6 +16,8 @@ from gandan.intake.domain import (
     EligibilityCategory,
     HomeRequest,
     HomeRequestDetails,
+    IdempotencyKey,
+    IdempotencyKeyReused,
     RequestStatus,
     citizen_ref,
 )
@@ -142,18 +144,38 @@ def home_requests_router(repository: HomeRequestRepository, relay: OutboxRelay, 
         form: HomeRequestForm,
         credential: Annotated[Credential, Depends(REGISTRARS)],
         x_correlation_id: Annotated[UUID | None, Header()] = None,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=100,
+                description="Optional. A POST retried with the same key gets the first answer, and registers nothing new.",
+            ),
+        ] = None,
     ) -> Accepted:
         credential.require_ward(form.ward_code)
         credential.require_citizen(citizen_ref(pseudonym_key, form.ward_code, form.phone))
-        request = await register_home_request(
-            HomeRequestDetails(**form.model_dump()),
-            repository=repository,
-            relay=relay,
-            pseudonym_key=pseudonym_key,
-            correlation_id=x_correlation_id or uuid4(),
-            now=utcnow(),
-        )
-        return Accepted(request_code=request.code, status=request.status)
+        key = IdempotencyKey(credential.ward_code, credential.subject, idempotency_key) if idempotency_key else None
+        try:
+            request = await register_home_request(
+                HomeRequestDetails(**form.model_dump()),
+                key=key,
+                repository=repository,
+                relay=relay,
+                pseudonym_key=pseudonym_key,
+                correlation_id=x_correlation_id or uuid4(),
+                now=utcnow(),
+            )
+        except IdempotencyKeyReused:
+            raise ApiError(
+                422,
+                "idempotency_key_reused",
+                "Khóa Idempotency-Key này đã được dùng cho một yêu cầu có nội dung khác; hãy dùng khóa mới.",
+                field="Idempotency-Key",
+            ) from None
+        # What registering answers, also to a retry of it: the request has just been registered.
+        return Accepted(request_code=request.code, status=RequestStatus.REGISTERED)
 
     @router.get("/{code}", response_model=HomeRequestStatus, responses=error_responses(401, 404, 422, 503))
     async def status(code: RequestCode, credential: Annotated[Credential, Depends(READERS)]) -> HomeRequestStatus:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from uuid import UUID
@@ -76,6 +77,28 @@ class HomeRequest(HomeRequestDetails):
     registered_at: datetime
     status: RequestStatus = RequestStatus.REGISTERED
     visit: Visit | None = None
+
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    """A client's key for one registration, so that a retried POST gets the first answer.
+
+    Scoped to the credential that sent it: another ward or another caller may use the same key.
+    """
+
+    ward_code: str
+    subject: str
+    key: str
+
+
+class IdempotencyKeyReused(Exception):
+    """The key already stands for a registration with other details."""
+
+
+def fingerprint(details: HomeRequestDetails) -> str:
+    """What a retry must repeat: the details as validated (so "0912 345 678" and "0912345678" agree)."""
+    canonical = json.dumps(asdict(details), sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 _CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud over the phone

@@ -8,12 +8,15 @@ from uuid import UUID
 from gandan.intake.domain import (
     HomeRequest,
     HomeRequestDetails,
+    IdempotencyKey,
+    IdempotencyKeyReused,
     Visit,
     citizen_ref,
+    fingerprint,
     new_request_code,
     registration_events,
 )
-from gandan.intake.repository import DuplicateRequestCode, HomeRequestRepository
+from gandan.intake.repository import DuplicateRequestCode, HomeRequestRepository, IdempotencyKeyTaken, KeyedRequest
 from gandan.shared.events import Envelope, VisitScheduled
 from gandan.shared.outbox import OutboxRelay
 
@@ -23,26 +26,46 @@ _CODE_ATTEMPTS = 5
 async def register_home_request(
     details: HomeRequestDetails,
     *,
+    key: IdempotencyKey | None,
     repository: HomeRequestRepository,
     relay: OutboxRelay,
     pseudonym_key: bytes,
     correlation_id: UUID,
     now: datetime,
 ) -> HomeRequest:
+    """Store a new request, or, for a key already used, the request it stands for."""
+    asked = fingerprint(details)
+    if key is not None and (earlier := await repository.by_idempotency_key(key)):
+        return _same_registration(earlier, asked)
+    # Drawn once per request: only a code that another request holds is drawn again.
+    code = new_request_code()
     for _ in range(_CODE_ATTEMPTS):
         request = HomeRequest(
-            code=new_request_code(),
+            code=code,
             citizen_ref=citizen_ref(pseudonym_key, details.ward_code, details.phone),
             registered_at=now,
             **vars(details),
         )
         try:
-            await repository.add(request, registration_events(request, correlation_id))
+            await repository.add(request, registration_events(request, correlation_id), key, asked)
         except DuplicateRequestCode:
+            code = new_request_code()
             continue
+        except IdempotencyKeyTaken:
+            # A retry of the same POST, sent while this one was on its way, was stored first.
+            assert key is not None
+            earlier = await repository.by_idempotency_key(key)
+            assert earlier is not None
+            return _same_registration(earlier, asked)
         relay.wake()
         return request
     raise RuntimeError("could not draw an unused request code")
+
+
+def _same_registration(earlier: KeyedRequest, asked: str) -> HomeRequest:
+    if earlier.fingerprint != asked:
+        raise IdempotencyKeyReused
+    return earlier.request
 
 
 async def record_visit_scheduled(event: Envelope[VisitScheduled], *, repository: HomeRequestRepository) -> None:

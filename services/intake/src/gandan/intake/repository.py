@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
-from gandan.intake.domain import EligibilityCategory, HomeRequest, RequestStatus, Visit
+from gandan.intake.domain import EligibilityCategory, HomeRequest, IdempotencyKey, RequestStatus, Visit
 from gandan.shared.events import Envelope, ProcedureField, ResultDelivery, TimeWindow
 from gandan.shared.idempotency import insert_once
 from gandan.shared.mongo import Document
 from gandan.shared.outbox import pending
 
+_KEY = "idempotency"
+
 
 class DuplicateRequestCode(Exception):
-    pass
+    """Another request already holds this code."""
+
+
+class IdempotencyKeyTaken(Exception):
+    """Another registration with the same idempotency key was stored first."""
+
+
+@dataclass(frozen=True)
+class KeyedRequest:
+    """The request an idempotency key stands for, with the fingerprint of the details it was given."""
+
+    request: HomeRequest
+    fingerprint: str
 
 
 class HomeRequestRepository:
@@ -26,12 +40,42 @@ class HomeRequestRepository:
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("ward_code", ASCENDING), ("registered_at", ASCENDING)])
+        # Sparse: only requests sent with a key are indexed, and each key is taken once.
+        await self.collection.create_index(
+            [(f"{_KEY}.ward_code", ASCENDING), (f"{_KEY}.subject", ASCENDING), (f"{_KEY}.key", ASCENDING)],
+            unique=True,
+            sparse=True,
+        )
 
-    async def add(self, request: HomeRequest, events: tuple[Envelope[Any], ...]) -> None:
-        """Store the request and the events it announces in one write."""
+    async def add(
+        self,
+        request: HomeRequest,
+        events: tuple[Envelope[Any], ...],
+        key: IdempotencyKey | None = None,
+        fingerprint: str = "",
+    ) -> None:
+        """Store the request and the events it announces in one write.
+
+        A retry of this write (the driver's, after a lost answer) can meet the document
+        the first try stored: that is success, not a code collision.
+        """
         document = _to_document(request) | {"outbox": pending(*events)}
-        if not await insert_once(self.collection, document):
-            raise DuplicateRequestCode(request.code)
+        if key is not None:
+            document[_KEY] = asdict(key) | {"fingerprint": fingerprint}
+        if await insert_once(self.collection, document):
+            return
+        # The same code with the same first event can only be this very write.
+        if await self.collection.count_documents({"_id": request.code, "outbox.event_id": str(events[0].id)}, limit=1):
+            return
+        if key is not None and await self.collection.count_documents(_key_filter(key), limit=1):
+            raise IdempotencyKeyTaken(key.key)
+        raise DuplicateRequestCode(request.code)
+
+    async def by_idempotency_key(self, key: IdempotencyKey) -> KeyedRequest | None:
+        document = await self.collection.find_one(_key_filter(key), {"outbox": 0})
+        if document is None:
+            return None
+        return KeyedRequest(_from_document(document), document[_KEY]["fingerprint"])
 
     async def get(self, code: str) -> HomeRequest | None:
         document = await self.collection.find_one({"_id": code}, {"outbox": 0})
@@ -46,6 +90,10 @@ class HomeRequestRepository:
         return result.matched_count == 1
 
 
+def _key_filter(key: IdempotencyKey) -> Document:
+    return {f"{_KEY}.{name}": value for name, value in asdict(key).items()}
+
+
 def _to_document(request: HomeRequest) -> Document:
     document = asdict(request)
     document["_id"] = document.pop("code")
@@ -57,6 +105,7 @@ def _to_document(request: HomeRequest) -> Document:
 def _from_document(document: Document) -> HomeRequest:
     values = dict(document)
     values["code"] = values.pop("_id")
+    values.pop(_KEY, None)
     values["preferred_date"] = date.fromisoformat(values["preferred_date"])
     values["category"] = EligibilityCategory(values["category"])
     values["field"] = ProcedureField(values["field"])
