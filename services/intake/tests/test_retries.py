@@ -147,5 +147,5 @@ async def test_without_a_key_each_post_is_a_new_request(client, home_requests):
 async def test_a_key_must_be_1_to_100_characters(client, home_requests, key):
     answer = await client.post(PATH, json=form(), headers=auth(WARD) | {"Idempotency-Key": key})
     assert answer.status_code == 422, answer.text
-    assert [e["field"] for e in answer.json()["errors"]] == ["header.Idempotency-Key"]
+    assert [e["field"] for e in answer.json()["errors"]] == ["Idempotency-Key"]
     assert await home_requests.count_documents({}) == 0
