@@ -127,7 +127,10 @@ async def send_burst(intake: str, database_server: DatabaseServer, down_seconds:
                         enough_accepted.set()
                     return
                 burst.failures[str(answer.status_code)] += 1
-                assert answer.status_code >= 500, f"{key}: {answer.status_code} {answer.text}"
+                # While the database is away: 503 in the documented shape, with when to try again.
+                assert answer.status_code == 503, f"{key}: {answer.status_code} {answer.text}"
+                assert answer.headers["Retry-After"].isdigit()
+                assert answer.json()["errors"][0]["code"] == "temporarily_unavailable"
             pytest.fail(f"{key} was not accepted after {POST_ATTEMPTS} tries: {burst.failures}")
 
     async def crash() -> None:

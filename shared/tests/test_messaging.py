@@ -8,12 +8,14 @@ import aio_pika
 import pytest
 from aio_pika.exceptions import DeliveryError
 from faststream.rabbit import RabbitBroker
+from pymongo.errors import AutoReconnect
 
 from gandan.shared.events import RequestRegistered, to_wire
 from gandan.shared.messaging import (
     REJECTED_DETAIL_HEADER,
     REJECTED_REASON_HEADER,
     EventPublisher,
+    NotYet,
     create_broker,
     subscribe,
 )
@@ -70,7 +72,7 @@ async def test_an_event_that_keeps_failing_is_tried_then_dead_lettered(broker, n
         attempts.append(str(event.id))
         raise RuntimeError("the database is away")
 
-    subscribe(broker, topology, "audit", {ALL_EVENTS: always_fails}, max_attempts=3)
+    subscribe(broker, topology, "audit", {ALL_EVENTS: always_fails}, max_attempts=3, max_wait_seconds=60)
     publisher = EventPublisher(broker, topology, [RequestRegistered])
     await start(broker, topology)
     event = request_registered()
@@ -96,7 +98,7 @@ async def test_an_event_that_fails_once_is_handled_on_the_next_attempt(broker, n
             raise RuntimeError("passing outage")
         handled.append(str(event.id))
 
-    subscribe(broker, topology, "audit", {ALL_EVENTS: fails_first_time}, max_attempts=3)
+    subscribe(broker, topology, "audit", {ALL_EVENTS: fails_first_time}, max_attempts=3, max_wait_seconds=60)
     publisher = EventPublisher(broker, topology, [RequestRegistered])
     await start(broker, topology)
     event = request_registered()
@@ -110,6 +112,53 @@ async def test_an_event_that_fails_once_is_handled_on_the_next_attempt(broker, n
     assert handled == [str(event.id)]
     assert len(attempts) == 2
     assert await queued(rabbitmq_url, topology.dead_letter_queue("audit").name) == []
+
+
+async def test_an_event_that_waits_for_an_earlier_one_uses_up_no_attempt(broker, namespace, rabbitmq_url):
+    topology = Topology(namespace)
+    calls: list[str] = []
+
+    async def needs_an_earlier_event(event) -> None:
+        calls.append(str(event.id))
+        if len(calls) <= 4:  # more times than the attempts allow
+            raise NotYet("the contact has not arrived yet")
+
+    subscribe(broker, topology, "audit", {ALL_EVENTS: needs_an_earlier_event}, max_attempts=2, max_wait_seconds=60)
+    publisher = EventPublisher(broker, topology, [RequestRegistered])
+    await start(broker, topology)
+    event = request_registered()
+    await publisher.publish(event)
+
+    async def calls_so_far() -> list[str]:
+        return calls
+
+    await eventually(calls_so_far, lambda c: len(c) == 5, timeout=15, what="handled on the fifth call")
+    await asyncio.sleep(0.5)
+    assert calls == [str(event.id)] * 5
+    assert await queued(rabbitmq_url, topology.dead_letter_queue("audit").name) == []
+
+
+async def test_a_database_outage_longer_than_the_wait_dead_letters_the_event_with_the_reason(
+    broker, namespace, rabbitmq_url
+):
+    topology = Topology(namespace)
+    calls: list[str] = []
+
+    async def database_away(event) -> None:
+        calls.append(str(event.id))
+        raise AutoReconnect("connection refused")
+
+    subscribe(broker, topology, "audit", {ALL_EVENTS: database_away}, max_attempts=1, max_wait_seconds=1)
+    publisher = EventPublisher(broker, topology, [RequestRegistered])
+    await start(broker, topology)
+    await publisher.publish(request_registered())
+
+    dead = await eventually(
+        lambda: queued(rabbitmq_url, topology.dead_letter_queue("audit").name), timeout=15, what="a dead letter"
+    )
+    assert len(calls) > 1  # the one attempt allowed was not what ended it
+    assert dead[0].headers[REJECTED_REASON_HEADER] == "waited_too_long"
+    assert "connection refused" in dead[0].headers[REJECTED_DETAIL_HEADER]
 
 
 @pytest.mark.parametrize(
@@ -132,7 +181,7 @@ async def test_a_message_that_is_not_an_event_goes_straight_to_the_dead_letters_
     async def handler(event) -> None:
         handled.append(str(event.id))
 
-    subscribe(broker, topology, "dispatch", {"request.registered": handler}, max_attempts=3)
+    subscribe(broker, topology, "dispatch", {"request.registered": handler}, max_attempts=3, max_wait_seconds=60)
     await start(broker, topology)
     event = request_registered()
     for _ in range(3):  # more than one, so a stuck message would show
@@ -159,7 +208,7 @@ async def test_an_event_put_straight_into_a_queue_is_not_trusted(broker, namespa
     async def handler(event) -> None:
         handled.append(str(event.id))
 
-    subscribe(broker, topology, "dispatch", {"request.registered": handler}, max_attempts=3)
+    subscribe(broker, topology, "dispatch", {"request.registered": handler}, max_attempts=3, max_wait_seconds=60)
     await start(broker, topology)
     event = request_registered()
     connection = await aio_pika.connect(rabbitmq_url)

@@ -98,3 +98,11 @@ def test_numbers_inside_text_are_masked_however_they_are_written():
 def test_masking_twice_is_masking_once():
     assert mask(mask("0912345678")) == "091****678"
     assert mask_in_text(mask_in_text("gọi 0912345678")) == "gọi 091****678"
+
+
+def test_identifiers_that_hold_a_run_of_digits_are_not_masked():
+    # Seen in the trail: a message id whose UUID ends in digits that read as "+84 3…".
+    message_id = "079eb350-892d-49c2-8fd0-c84391234467/citizen"
+    assert mask_in_text(message_id) == message_id
+    assert mask_in_text(f"event {message_id} for 0912345678") == f"event {message_id} for 091****678"
+    assert mask_in_text("sdt0912345678 / 0912-345-678") == "sdt091****678 / 091****678"

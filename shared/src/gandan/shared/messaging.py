@@ -9,6 +9,10 @@
   re-queued by the consumer itself with an attempt count, and after the last
   attempt dead-lettered with the reason. This does not rely on the broker
   counting nacks (RabbitMQ 4.3+ does not).
+- A temporary failure, which says nothing about the event (the database or the
+  broker away, or an event that needs one not handled yet), is re-queued without
+  using up an attempt, with pauses up to 10 s, for up to `GANDAN_MAX_WAIT_SECONDS`:
+  an outage longer than a few attempts must not dead-letter the work it delayed.
 - Dead-lettering is a confirmed publish of a copy, with the reason in headers,
   to the dead-letter exchange, then an ack (a reject cannot add headers). A crash
   in between delivers the message again and dead-letters a second copy: a
@@ -20,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
@@ -30,6 +35,7 @@ from faststream.message import StreamMessage
 from faststream.rabbit import Channel, RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
 from pamqp.commands import Basic
+from pymongo.errors import ConnectionFailure, PyMongoError
 
 from gandan.shared.events import Envelope, EventData, EventRefused, parse_event, to_wire
 from gandan.shared.logs import correlation, log_fields
@@ -40,6 +46,10 @@ logger = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT_SECONDS = 10.0
 ATTEMPT_HEADER = "x-gandan-attempt"
+# When an event first met a temporary failure (epoch milliseconds: an AMQP float header is single
+# precision, too coarse for a time), and how many times it waited since.
+WAITING_SINCE_HEADER = "x-gandan-waiting-since"
+WAITS_HEADER = "x-gandan-waits"
 REJECTED_REASON_HEADER = "x-gandan-rejected-reason"
 REJECTED_DETAIL_HEADER = "x-gandan-rejected-detail"
 # The largest event today (visit.scheduled) is under 2 KB on the wire. 64 KiB leaves
@@ -59,6 +69,20 @@ class PublishNotConfirmed(RuntimeError):
 
 class PublishRefused(PublishNotConfirmed):
     """The broker refused this credential the routing key: the service does not own that event type."""
+
+
+class NotYet(Exception):
+    """The event is sound but needs an earlier one that this service has not handled yet (events of
+    one piece of work may arrive out of order): try again later, without counting it as a failure."""
+
+
+def is_temporary(error: BaseException) -> bool:
+    """A failure that says nothing about the event: it will pass by itself."""
+    if isinstance(error, PublishRefused):  # a permission does not come back by waiting
+        return False
+    if isinstance(error, NotYet | ConnectionFailure | PublishNotConfirmed | TimeoutError):
+        return True
+    return isinstance(error, PyMongoError) and error.timeout
 
 
 def create_broker(settings: ServiceSettings, service: str) -> RabbitBroker:
@@ -130,6 +154,7 @@ def subscribe(
     handlers: Mapping[str, EventHandler],
     *,
     max_attempts: int,
+    max_wait_seconds: float,
 ) -> None:
     """Consume the service's queue, routing each event to its handler by type.
 
@@ -168,7 +193,9 @@ def subscribe(
                 await handler(envelope)
             except Exception as error:
                 fields = log_fields(event_id=str(envelope.id), event_type=envelope.type, attempt=attempt)
-                if attempt >= max_attempts:
+                if is_temporary(error):
+                    await _wait_or_give_up(broker, topology, service, raw, message, error, max_wait_seconds)
+                elif attempt >= max_attempts:
                     logger.exception("handling failed for the last time; dead-lettering", extra=fields)
                     await _dead_letter(broker, topology, service, raw, message, "handler_failed", repr(error))
                 else:
@@ -254,7 +281,37 @@ async def _retry(
 ) -> None:
     # Back off a little so a passing outage (database restarting) is not burned through at once.
     await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
-    # Re-queue a copy with the attempt counted, then ack the original. A crash in
+    await _requeue(broker, topology, service, raw, message, {ATTEMPT_HEADER: attempt + 1})
+
+
+async def _wait_or_give_up(
+    broker: RabbitBroker,
+    topology: Topology,
+    service: str,
+    raw: bytes,
+    message: RabbitMessage,
+    error: BaseException,
+    max_wait_seconds: float,
+) -> None:
+    headers = message.headers or {}
+    now = int(time.time() * 1000)
+    since = int(headers.get(WAITING_SINCE_HEADER, now))
+    waited = (now - since) / 1000
+    waits = int(headers.get(WAITS_HEADER, 0))
+    fields = log_fields(reason=repr(error)[:_DETAIL_CHARS], waits=waits, waited_seconds=round(waited, 1))
+    if waited >= max_wait_seconds:
+        logger.error("waited too long for a temporary failure to pass; dead-lettering", extra=fields)
+        await _dead_letter(broker, topology, service, raw, message, "waited_too_long", repr(error))
+        return
+    logger.warning("temporary failure; will try again", extra=fields)
+    await asyncio.sleep(min(0.2 * 2**waits, 10.0))
+    await _requeue(broker, topology, service, raw, message, {WAITING_SINCE_HEADER: since, WAITS_HEADER: waits + 1})
+
+
+async def _requeue(
+    broker: RabbitBroker, topology: Topology, service: str, raw: bytes, message: RabbitMessage, headers: dict[str, Any]
+) -> None:
+    # Re-queue a copy with the count updated, then ack the original. A crash in
     # between delivers the event twice, which idempotent handlers absorb.
-    await _copy(broker, raw, message, {ATTEMPT_HEADER: attempt + 1}, exchange=topology.retry, routing_key=service)
+    await _copy(broker, raw, message, headers, exchange=topology.retry, routing_key=service)
     await message.ack()

@@ -50,5 +50,21 @@ def mask(phone: str) -> str:
     return digits[:3] + "*" * (len(digits) - 6) + digits[-3:]
 
 
+# A system-made identifier (a UUID, a hex digest) often holds a run of digits that reads like a
+# phone number; masking it would corrupt the id. A run of 16 or more hex digits and hyphens with at
+# least one letter in it is one; nobody types a phone number like that.
+_HEX_IDENTIFIER = re.compile(r"(?<![0-9A-Za-z])(?=[0-9a-fA-F-]*[a-fA-F])[0-9a-fA-F][0-9a-fA-F-]{15,}(?![0-9A-Za-z])")
+
+
 def mask_in_text(text: str) -> str:
-    return _IN_TEXT.sub(lambda m: mask(m.group(0)), text)
+    """Every phone number inside `text` masked; identifiers left as they are."""
+    masked, start = [], 0
+    for identifier in _HEX_IDENTIFIER.finditer(text):
+        masked += [_IN_TEXT.sub(_masked, text[start : identifier.start()]), identifier.group(0)]
+        start = identifier.end()
+    masked.append(_IN_TEXT.sub(_masked, text[start:]))
+    return "".join(masked)
+
+
+def _masked(number: re.Match[str]) -> str:
+    return mask(number.group(0))

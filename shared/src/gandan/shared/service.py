@@ -93,6 +93,7 @@ class Service:
             self.name,
             handlers,
             max_attempts=self.settings.max_delivery_attempts,
+            max_wait_seconds=self.settings.max_wait_seconds,
         )
 
     def asyncapi(self) -> dict[str, Any]:

@@ -50,6 +50,9 @@ class ServiceSettings(BaseSettings):
     log_level: str = Field("INFO", validation_alias=_shared("GANDAN_LOG_LEVEL"))
     prefetch: int = Field(16, ge=1, le=1000, validation_alias=_shared("GANDAN_PREFETCH"))
     max_delivery_attempts: int = Field(5, ge=1, le=50, validation_alias=_shared("GANDAN_MAX_DELIVERY_ATTEMPTS"))
+    # How long an event may wait for a temporary failure to pass (database or broker away, an earlier
+    # event not handled yet) before it is dead-lettered: long enough for a database restore.
+    max_wait_seconds: float = Field(3600, gt=0, validation_alias=_shared("GANDAN_MAX_WAIT_SECONDS"))
 
     http_host: str = "127.0.0.1"
     http_port: int = 8000

@@ -24,6 +24,7 @@ from gandan.shared.events import (
 )
 from gandan.shared.idempotency import effect_id
 from gandan.shared.logs import log_fields
+from gandan.shared.messaging import NotYet
 from gandan.shared.mongo import Document
 from gandan.shared.wards import ward_name
 from gandan.shared.worker import PollingWorker
@@ -35,7 +36,7 @@ MAX_SEND_ATTEMPTS = 8
 logger = logging.getLogger(__name__)
 
 
-class ContactNotKnownYet(LookupError):
+class ContactNotKnownYet(NotYet):
     """visit.scheduled came before contact.registered; the consumer retries it."""
 
 
