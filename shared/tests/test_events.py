@@ -6,9 +6,10 @@ from pydantic import ValidationError
 
 from gandan.shared.events import (
     EventRefused,
+    NotificationFailed,
     RequestRegistered,
     VisitScheduled,
-    caused_by,
+    for_service,
     owned_by,
     parse_event,
     to_wire,
@@ -102,11 +103,12 @@ def test_a_caused_event_keeps_ward_and_correlation_and_names_its_cause(an_event)
             "leader": {"name": "Đông Đức Hợp", "roles": ["to_truong"], "phone": "0900000002"},
         }
     )
-    effect = caused_by(an_event, visit, producer="dispatch")
+    effect = for_service("dispatch").caused_by(an_event, visit)
+    assert effect.producer == "dispatch"
     assert effect.correlation_id == an_event.correlation_id
     assert effect.causation_id == an_event.id
     assert effect.ward_code == an_event.ward_code
-    assert effect.id not in {an_event.id, uuid4()}
+    assert effect.id != an_event.id
 
 
 def test_the_clock_keeps_what_a_stored_date_keeps():
@@ -115,3 +117,17 @@ def test_the_clock_keeps_what_a_stored_date_keeps():
     now = utcnow()
     assert now.tzinfo is not None and now.utcoffset() == timedelta(0)
     assert now.microsecond % 1000 == 0
+
+
+def test_a_service_factory_refuses_an_event_another_service_owns():
+    data = NotificationFailed(
+        message_id="m-1",
+        request_code="GD-TEST001",
+        recipient_role="citizen",
+        channel="sms",
+        template="t.v1",
+        reason="no",
+        permanent=True,
+    )
+    with pytest.raises(ValueError, match="notify owns it"):
+        for_service("dispatch").new(data, ward_code="11002", correlation_id=uuid4())

@@ -1,5 +1,6 @@
 """The outbox on the real database and broker: nothing lost, nothing invented."""
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -8,9 +9,9 @@ from faststream.rabbit import RabbitBroker
 
 from gandan.shared.events import RequestRegistered
 from gandan.shared.messaging import EventPublisher, create_broker
-from gandan.shared.outbox import OutboxRelay, append, pending
+from gandan.shared.outbox import Outbox, OutboxRelay, append, pending
 from gandan.shared.settings import ServiceSettings
-from gandan.shared.testing import queued
+from gandan.shared.testing import eventually, queued
 from gandan.shared.topology import Topology, declare_topology
 from gandan.system import services as system
 
@@ -99,3 +100,27 @@ async def test_a_crash_after_publishing_repeats_the_same_event_never_a_new_one(
     # Delivered twice with one id: consumers deduplicate on it.
     assert await audit_ids(rabbitmq_url, namespace) == [str(event.id), str(event.id)]
     assert await OutboxRelay(publisher, [collection]).publish_pending() == 0
+
+
+@pytest.fixture
+async def outbox(publisher, service_database) -> AsyncIterator[Outbox]:
+    """An outbox whose relay runs, polling so seldom that only a wake-up makes it publish in time."""
+    outbox = Outbox(publisher, service_database("intake"), poll_seconds=3600)
+    relay = asyncio.create_task(outbox.relay.run())
+    yield outbox
+    relay.cancel()
+    await asyncio.gather(relay, return_exceptions=True)
+
+
+async def test_storing_a_change_with_its_events_wakes_the_relay(outbox, rabbitmq_url, namespace):
+    things = outbox.collection("things")
+    first, later = request_registered("GD-A"), request_registered("GD-B")
+
+    async def published() -> list[str]:
+        return await audit_ids(rabbitmq_url, namespace)  # taken off the queue: each id comes once
+
+    assert await outbox.insert(things, {"_id": "thing"}, first)
+    assert await eventually(published, what="the stored event is published") == [str(first.id)]
+    assert await outbox.update(things, {"_id": "thing"}, {"$set": {"status": "moved on"}}, later)
+    assert await eventually(published, what="the added event is published") == [str(later.id)]
+    assert await outbox.insert(things, {"_id": "thing"}, request_registered("GD-C")) is False

@@ -13,7 +13,7 @@ import holidays
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from gandan.dispatch.repository import VisitRepository
+from gandan.dispatch.repository import MongoVisits
 from gandan.shared.events import (
     Envelope,
     EventData,
@@ -23,6 +23,7 @@ from gandan.shared.events import (
     new_event,
     parse_event,
 )
+from gandan.shared.outbox import Outbox
 from gandan.shared.testing import eventually, queued
 
 _VN_HOLIDAYS = holidays.country_holidays("VN")
@@ -87,9 +88,16 @@ def dispatch_db(service_database: Callable[[str], AsyncDatabase[dict[str, Any]]]
     return service_database("dispatch")
 
 
+class RelayNotRunning:
+    """The outbox's publisher in tests where its relay does not run."""
+
+    async def publish(self, envelope: dict[str, Any]) -> None:
+        raise AssertionError("no relay runs in this test")
+
+
 @pytest.fixture
-async def repository(dispatch_db: AsyncDatabase[dict[str, Any]]) -> VisitRepository:
-    repo = VisitRepository(dispatch_db)
+async def repository(dispatch_db: AsyncDatabase[dict[str, Any]]) -> MongoVisits:
+    repo = MongoVisits(dispatch_db, Outbox(RelayNotRunning(), dispatch_db))
     await repo.ensure_indexes()
     return repo
 

@@ -1,4 +1,4 @@
-"""schedule_home_visit and the visit repository, on a real MongoDB (no broker)."""
+"""schedule_home_visit on dispatch's storage in memory (fast), then the visit repository on a real MongoDB."""
 
 from __future__ import annotations
 
@@ -10,9 +10,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gandan.dispatch.domain import GroupLeader, Officer, ResidentialGroup, Roster, Slot, WorkingCalendar
+from gandan.dispatch.domain import (
+    GroupLeader,
+    Officer,
+    ResidentialGroup,
+    Roster,
+    Slot,
+    SlotTaken,
+    Visit,
+    WorkingCalendar,
+)
 from gandan.dispatch.handlers import schedule_home_visit
-from gandan.dispatch.repository import SlotTaken, VisitRecord
 from gandan.dispatch.roster import load_roster
 from gandan.shared.clock import utcnow
 from gandan.shared.events import (
@@ -22,8 +30,9 @@ from gandan.shared.events import (
     TimeWindow,
     VisitScheduled,
     new_event,
-    parse_event,
 )
+
+from .fakes import FakeVisits
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 THACH_KHOI = load_roster("11002")
@@ -31,96 +40,61 @@ GIANG = next(o for o in THACH_KHOI.officers if o.name == "Lê Văn Giang")
 THANH_XA = THACH_KHOI.group("Thanh Xá")
 assert THANH_XA is not None
 THANH_XA_LEADER_KEYS = {f"{THANH_XA.number}:{le.name}" for le in THANH_XA.leaders}
-
-
-class FakeRelay:
-    """Stands in for the outbox relay: counts the wake-ups the handler gives it."""
-
-    def __init__(self) -> None:
-        self.wakes = 0
-
-    def wake(self) -> None:
-        self.wakes += 1
-
-
-@pytest.fixture
-def relay() -> FakeRelay:
-    return FakeRelay()
-
-
 LEAD = timedelta(hours=2)
 
 
 @pytest.fixture
-def handle(repository, relay):
+def visits() -> FakeVisits:
+    return FakeVisits()
+
+
+def handler(repository, *, now=None, rosters=load_roster):
+    """The handler as the service composes it; with `now`, its clock stopped there."""
     return partial(
         schedule_home_visit,
-        rosters=load_roster,
+        rosters=rosters,
         calendar=WorkingCalendar(),
         repository=repository,
-        relay=relay,
-        clock=utcnow,
+        clock=(lambda: now) if now else utcnow,
         min_lead=LEAD,
     )
 
 
 @pytest.fixture
-def handle_at(repository, relay):
-    """The handler with the clock stopped at a given moment."""
-
-    def at_moment(now: datetime):
-        return partial(
-            schedule_home_visit,
-            rosters=load_roster,
-            calendar=WorkingCalendar(),
-            repository=repository,
-            relay=relay,
-            clock=lambda: now,
-            min_lead=LEAD,
-        )
-
-    return at_moment
+def handle(visits):
+    return handler(visits)
 
 
 def at(day: date, hour: int) -> datetime:
     return datetime.combine(day, time(hour), tzinfo=HCM)
 
 
-async def visits(db) -> list[dict]:
-    return await db["visits"].find().sort("starts_at", 1).to_list()
-
-
 # --- 1. schedule_home_visit ---------------------------------------------------
 
 
-async def test_request_gets_giang_and_a_thanh_xa_leader_at_08_00(
-    handle, dispatch_db, relay, request_registered, office_day
-):
+async def test_request_gets_giang_and_a_thanh_xa_leader_at_08_00(handle, visits, request_registered, office_day):
     event = request_registered(preferred_date=office_day)
 
     await handle(event)
 
-    [visit] = await visits(dispatch_db)
-    assert visit["officer_key"] == GIANG.staff_id
-    assert visit["leader_key"] in THANH_XA_LEADER_KEYS
-    assert visit["request_code"] == event.data.request_code
-    assert visit["starts_at"] == at(office_day, 8)
-    assert visit["starts_at"] == datetime.combine(office_day, time(1), tzinfo=UTC)
-    assert visit["ends_at"] == at(office_day, 9)
-    assert relay.wakes == 1
+    [visit] = visits.booked()
+    assert visit.officer_key == GIANG.staff_id
+    assert visit.leader_key in THANH_XA_LEADER_KEYS
+    assert visit.request_code == event.data.request_code
+    assert visit.slot.starts_at == at(office_day, 8)
+    assert visit.slot.starts_at == datetime.combine(office_day, time(1), tzinfo=UTC)
+    assert visit.slot.ends_at == at(office_day, 9)
 
 
 async def test_visit_holds_its_visit_scheduled_event_caused_by_the_request(
-    handle, dispatch_db, request_registered, office_day
+    handle, visits, request_registered, office_day
 ):
     event = request_registered(preferred_date=office_day)
 
     await handle(event)
 
-    [visit] = await visits(dispatch_db)
-    [entry] = visit["outbox"]
-    assert entry["published_at"] is None
-    scheduled = parse_event(entry["event"])
+    [visit] = visits.booked()
+    [scheduled] = visits.outbox[visit.id]
     assert scheduled.type == "visit.scheduled"
     assert scheduled.causation_id == event.id
     assert scheduled.correlation_id == event.correlation_id
@@ -128,7 +102,7 @@ async def test_visit_holds_its_visit_scheduled_event_caused_by_the_request(
     assert scheduled.producer == "dispatch"
     data = scheduled.data
     assert isinstance(data, VisitScheduled)
-    assert data.visit_id == visit["_id"]
+    assert data.visit_id == visit.id
     assert data.request_code == event.data.request_code
     assert data.field is ProcedureField.HO_TICH
     assert data.starts_at == at(office_day, 8)
@@ -139,119 +113,93 @@ async def test_visit_holds_its_visit_scheduled_event_caused_by_the_request(
     assert data.officer.phone and data.leader.phone
 
 
-async def test_the_same_event_again_stores_nothing_new(handle, dispatch_db, relay, request_registered, office_day):
+async def test_the_same_event_again_stores_nothing_new(handle, visits, request_registered, office_day):
     event = request_registered(preferred_date=office_day)
     await handle(event)
-    [before] = await visits(dispatch_db)
+    before = visits.booked()
+    [announced] = visits.outbox[before[0].id]
 
     await handle(event)
     await handle(event)
 
-    assert await visits(dispatch_db) == [before]
-    assert len(before["outbox"]) == 1
-    assert relay.wakes == 1
-    assert await dispatch_db["unassigned_requests"].count_documents({}) == 0
+    assert visits.booked() == before
+    assert visits.outbox[before[0].id] == [announced]
+    assert visits.set_aside_requests == {}
 
 
-async def test_second_request_for_the_same_hour_gets_the_next_free_hour(
-    handle, dispatch_db, request_registered, office_day
-):
+async def test_second_request_for_the_same_hour_gets_the_next_free_hour(handle, visits, request_registered, office_day):
     await handle(request_registered(preferred_date=office_day))
     await handle(request_registered(preferred_date=office_day))
 
-    first, second = await visits(dispatch_db)
+    first, second = visits.booked()
     # Giang is the only ho_tich officer: he cannot be in two homes at 08:00.
-    assert first["officer_key"] == second["officer_key"] == GIANG.staff_id
-    assert first["starts_at"] == at(office_day, 8)
-    assert second["starts_at"] == at(office_day, 9)
-    assert parse_event(second["outbox"][0]["event"]).data.starts_at == at(office_day, 9)
+    assert first.officer_key == second.officer_key == GIANG.staff_id
+    assert first.slot.starts_at == at(office_day, 8)
+    assert second.slot.starts_at == at(office_day, 9)
+    assert visits.outbox[second.id][0].data.starts_at == at(office_day, 9)
 
 
-async def test_afternoon_request_gets_14_00(handle, dispatch_db, request_registered, office_day):
+async def test_afternoon_request_gets_14_00(handle, visits, request_registered, office_day):
     await handle(request_registered(preferred_date=office_day, time_window=TimeWindow.AFTERNOON))
 
-    [visit] = await visits(dispatch_db)
-    assert visit["starts_at"] == at(office_day, 14)
+    [visit] = visits.booked()
+    assert visit.slot.starts_at == at(office_day, 14)
 
 
 async def test_a_request_for_today_handled_at_16_00_is_visited_the_next_working_morning(
-    handle_at, dispatch_db, request_registered, office_day, first_office_day
+    visits, request_registered, office_day, first_office_day
 ):
-    await handle_at(at(office_day, 16))(request_registered(preferred_date=office_day))
+    await handler(visits, now=at(office_day, 16))(request_registered(preferred_date=office_day))
 
-    [visit] = await visits(dispatch_db)
-    assert visit["starts_at"] == at(first_office_day(office_day + timedelta(days=1)), 8)
+    [visit] = visits.booked()
+    assert visit.slot.starts_at == at(first_office_day(office_day + timedelta(days=1)), 8)
 
 
 async def test_a_late_event_books_after_the_moment_it_is_handled_around_existing_visits(
-    handle_at, dispatch_db, request_registered, office_day
+    visits, request_registered, office_day
 ):
-    handle = handle_at(at(office_day, 10))
+    handle = handler(visits, now=at(office_day, 10))
     await handle(request_registered(preferred_date=office_day, time_window=TimeWindow.AFTERNOON))
 
     await handle(request_registered(preferred_date=office_day - timedelta(days=7)))
 
-    first, late = await visits(dispatch_db)
-    assert first["starts_at"] == at(office_day, 14)
-    assert late["starts_at"] == at(office_day, 15)
+    first, late = visits.booked()
+    assert first.slot.starts_at == at(office_day, 14)
+    assert late.slot.starts_at == at(office_day, 15)
 
 
-async def test_unknown_residential_group_is_set_aside_with_a_reason(
-    handle, dispatch_db, relay, request_registered, office_day
-):
+async def test_unknown_residential_group_is_set_aside_with_a_reason(handle, visits, request_registered, office_day):
     event = request_registered(preferred_date=office_day, residential_group="Tổ dân phố Không Có")
 
     await handle(event)
 
-    assert await visits(dispatch_db) == []
-    [aside] = await dispatch_db["unassigned_requests"].find().to_list()
-    assert aside["request_code"] == event.data.request_code
-    assert aside["ward_code"] == "11002"
-    assert "Tổ dân phố Không Có" in aside["reason"]
-    assert relay.wakes == 0
+    assert visits.booked() == []
+    [aside] = visits.set_aside_requests.values()
+    assert aside.request_code == event.data.request_code
+    assert aside.ward_code == "11002"
+    assert "Tổ dân phố Không Có" in aside.reason
 
 
-async def test_a_group_name_without_its_tone_mark_is_not_guessed(handle, dispatch_db, request_registered, office_day):
+async def test_a_group_name_without_its_tone_mark_is_not_guessed(handle, visits, request_registered, office_day):
     await handle(request_registered(preferred_date=office_day, residential_group="Thanh Xa"))
 
-    assert await visits(dispatch_db) == []
-    assert await dispatch_db["unassigned_requests"].count_documents({}) == 1
+    assert visits.booked() == []
+    assert len(visits.set_aside_requests) == 1
 
 
-async def test_ward_without_a_roster_is_set_aside(handle, dispatch_db, relay, request_registered, office_day):
+async def test_ward_without_a_roster_is_set_aside(handle, visits, request_registered, office_day):
     event = request_registered(preferred_date=office_day, ward_code="11359")
 
     await handle(event)
 
-    assert await visits(dispatch_db) == []
-    [aside] = await dispatch_db["unassigned_requests"].find().to_list()
-    assert aside["request_code"] == event.data.request_code
-    assert aside["ward_code"] == "11359"
-    assert "11359" in aside["reason"]
-    assert relay.wakes == 0
+    assert visits.booked() == []
+    [aside] = visits.set_aside_requests.values()
+    assert aside.request_code == event.data.request_code
+    assert aside.ward_code == "11359"
+    assert "11359" in aside.reason
 
 
-async def test_a_set_aside_request_handled_again_is_kept_once(handle, dispatch_db, request_registered, office_day):
-    event = request_registered(preferred_date=office_day, ward_code="11359")
-
-    await handle(event)
-    await handle(event)
-
-    assert await dispatch_db["unassigned_requests"].count_documents({}) == 1
-
-
-async def test_six_handlers_at_once_never_double_book_the_officer(handle, dispatch_db, request_registered, office_day):
-    await asyncio.gather(*(handle(request_registered(preferred_date=office_day)) for _ in range(6)))
-
-    booked = await visits(dispatch_db)
-    assert len(booked) == 6
-    assert {v["officer_key"] for v in booked} == {GIANG.staff_id}
-    assert sorted(v["starts_at"] for v in booked) == [at(office_day, h) for h in (8, 9, 10, 14, 15, 16)]
-
-
-async def test_a_namesake_leader_in_another_ward_does_not_block_the_hour(
-    repository, dispatch_db, request_registered, office_day
-):
+async def test_a_namesake_leader_in_another_ward_does_not_block_the_hour(visits, request_registered, office_day):
     # Nam Đồng's group 1 happens to be led by someone named like Thạch Khôi's group 1 leader.
     nam_dong = Roster(
         ward_code="10672",
@@ -261,29 +209,23 @@ async def test_a_namesake_leader_in_another_ward_does_not_block_the_hour(
             ResidentialGroup(1, "Tổ dân phố 1", (GroupLeader(THANH_XA.leaders[0].name, ("to_truong",), "0922222222"),)),
         ),
     )
-    rosters = {"11002": THACH_KHOI, "10672": nam_dong}
-    handle = partial(
-        schedule_home_visit,
-        rosters=rosters.__getitem__,
-        calendar=WorkingCalendar(),
-        repository=repository,
-        relay=FakeRelay(),
-        clock=utcnow,
-        min_lead=LEAD,
-    )
+    handle = handler(visits, rosters={"11002": THACH_KHOI, "10672": nam_dong}.__getitem__)
     await handle(request_registered(preferred_date=office_day, ward_code="11002"))
 
     await handle(request_registered(preferred_date=office_day, ward_code="10672", residential_group="Tổ dân phố 1"))
 
-    nam_dong_visits = await dispatch_db["visits"].find({"ward_code": "10672"}).to_list()
-    assert [v["starts_at"] for v in nam_dong_visits] == [at(office_day, 8)]
+    assert [v.slot.starts_at for v in visits.booked() if v.ward_code == "10672"] == [at(office_day, 8)]
 
 
 # --- 2. repository -------------------------------------------------------------
 
 
+async def stored_visits(db) -> list[dict]:
+    return await db["visits"].find().sort("starts_at", 1).to_list()
+
+
 def visit(visit_id: str, *, officer: str = "tk-03", leader: str = "1:Đông Đức Hợp", slot: Slot, ward: str = "11002"):
-    return VisitRecord(
+    return Visit(
         id=visit_id,
         request_code=f"GD-{visit_id}",
         ward_code=ward,
@@ -293,7 +235,7 @@ def visit(visit_id: str, *, officer: str = "tk-03", leader: str = "1:Đông Đ�
     )
 
 
-def scheduled_event(record: VisitRecord):
+def scheduled_event(record: Visit):
     return new_event(
         VisitScheduled(
             request_code=record.request_code,
@@ -316,7 +258,7 @@ def hour(day: date, h: int) -> Slot:
     return Slot(at(day, h), at(day, h) + timedelta(hours=1))
 
 
-async def add(repository, record: VisitRecord) -> bool:
+async def add(repository, record: Visit) -> bool:
     return await repository.add(record, scheduled_event(record))
 
 
@@ -326,7 +268,7 @@ async def test_same_officer_same_hour_is_refused(repository, dispatch_db, office
     with pytest.raises(SlotTaken):
         await add(repository, visit("b", leader="2:Nguyễn Văn Hiện", slot=hour(office_day, 8)))
 
-    assert [v["_id"] for v in await visits(dispatch_db)] == ["a"]
+    assert [v["_id"] for v in await stored_visits(dispatch_db)] == ["a"]
 
 
 async def test_same_leader_same_hour_is_refused(repository, dispatch_db, office_day):
@@ -335,14 +277,14 @@ async def test_same_leader_same_hour_is_refused(repository, dispatch_db, office_
     with pytest.raises(SlotTaken):
         await add(repository, visit("b", officer="tk-06", slot=hour(office_day, 8)))
 
-    assert [v["_id"] for v in await visits(dispatch_db)] == ["a"]
+    assert [v["_id"] for v in await stored_visits(dispatch_db)] == ["a"]
 
 
 async def test_same_people_at_another_hour_are_accepted(repository, dispatch_db, office_day):
     assert await add(repository, visit("a", slot=hour(office_day, 8)))
     assert await add(repository, visit("b", slot=hour(office_day, 9)))
 
-    assert [v["_id"] for v in await visits(dispatch_db)] == ["a", "b"]
+    assert [v["_id"] for v in await stored_visits(dispatch_db)] == ["a", "b"]
 
 
 async def test_adding_the_same_visit_twice_is_a_redelivery(repository, dispatch_db, office_day):
@@ -351,8 +293,8 @@ async def test_adding_the_same_visit_twice_is_a_redelivery(repository, dispatch_
     assert await add(repository, record) is True
     assert await add(repository, record) is False
 
-    [stored] = await visits(dispatch_db)
-    assert len(stored["outbox"]) == 1
+    [document] = await stored_visits(dispatch_db)
+    assert len(document["outbox"]) == 1
     assert await repository.exists("a")
     assert not await repository.exists("b")
 
@@ -362,7 +304,7 @@ async def test_same_keys_in_two_wards_are_different_people(repository, dispatch_
     assert await add(repository, visit("a", slot=hour(office_day, 8), ward="11002"))
     assert await add(repository, visit("b", slot=hour(office_day, 8), ward="10672"))
 
-    assert [v["_id"] for v in await visits(dispatch_db)] == ["a", "b"]
+    assert [v["_id"] for v in await stored_visits(dispatch_db)] == ["a", "b"]
 
 
 async def test_busy_from_keys_booked_hours_by_officer_and_leader(repository, office_day):
@@ -385,3 +327,37 @@ async def test_busy_from_keys_booked_hours_by_officer_and_leader(repository, off
         "1:Đông Đức Mua": [hour(office_day, 9)],
     }
     assert await repository.busy_from("11002", office_day + timedelta(days=1)) == {}
+
+
+async def test_the_visit_is_stored_with_its_event_waiting_in_its_outbox(repository, dispatch_db, office_day):
+    record = visit("a", slot=hour(office_day, 8))
+    event = scheduled_event(record)
+
+    assert await repository.add(record, event)
+
+    [document] = await stored_visits(dispatch_db)
+    assert document["starts_at"] == at(office_day, 8)
+    assert [(e["event_id"], e["published_at"]) for e in document["outbox"]] == [(str(event.id), None)]
+
+
+async def test_a_set_aside_request_handled_again_is_kept_once(repository, dispatch_db, request_registered, office_day):
+    event = request_registered(preferred_date=office_day, ward_code="11359")
+
+    await handler(repository)(event)
+    await handler(repository)(event)
+
+    [aside] = await dispatch_db["unassigned_requests"].find().to_list()
+    assert aside["request_code"] == event.data.request_code
+    assert "11359" in aside["reason"]
+
+
+async def test_six_handlers_at_once_never_double_book_the_officer(
+    repository, dispatch_db, request_registered, office_day
+):
+    handle = handler(repository)
+    await asyncio.gather(*(handle(request_registered(preferred_date=office_day)) for _ in range(6)))
+
+    booked = await stored_visits(dispatch_db)
+    assert len(booked) == 6
+    assert {v["officer_key"] for v in booked} == {GIANG.staff_id}
+    assert sorted(v["starts_at"] for v in booked) == [at(office_day, h) for h in (8, 9, 10, 14, 15, 16)]

@@ -1,29 +1,31 @@
-"""notify's handlers against a real database: messages stored once, sent, and their outcome recorded."""
+"""notify's handlers on its storage in memory: messages stored once, sent, and their outcome recorded."""
 
 from __future__ import annotations
 
 import itertools
+from copy import deepcopy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from gandan.notify.channels import DeliveryFailed, Outgoing, SandboxChannel
+from gandan.notify.domain import MAX_SEND_ATTEMPTS
 from gandan.notify.handlers import (
-    MAX_SEND_ATTEMPTS,
     ContactNotKnownYet,
     prepare_visit_messages,
     remember_contact,
     send_due_messages,
 )
-from gandan.notify.repository import NotifyRepository
 from gandan.shared.events import Channel, Envelope, parse_event, to_wire
+
+from .fakes import FakeMessages
 
 WARD = "11002"
 
 
 class Wakeable:
-    """Stands in for a PollingWorker: counts the wake-ups a handler gives it."""
+    """Stands in for the message sender: counts the wake-ups a handler gives it."""
 
     def __init__(self) -> None:
         self.woken = 0
@@ -67,10 +69,8 @@ def received(envelope: Envelope[Any]) -> Envelope[Any]:
 
 
 @pytest.fixture
-async def repository(notify_db) -> NotifyRepository:
-    repository = NotifyRepository(notify_db)
-    await repository.ensure_indexes()
-    return repository
+def repository() -> FakeMessages:
+    return FakeMessages()
 
 
 @pytest.fixture
@@ -79,15 +79,16 @@ def events(samples):
     return received(contact), received(visit)
 
 
-async def stored(repository: NotifyRepository) -> dict[str, dict[str, Any]]:
-    """The stored messages by recipient role."""
-    return {d["recipient_role"]: d async for d in repository.messages.find({})}
-
-
-async def prepared(repository: NotifyRepository, events, channel) -> None:
+async def prepared(repository: FakeMessages, events, channel) -> None:
     contact, visit = events
     await remember_contact(contact, repository=repository)
     await prepare_visit_messages(visit, repository=repository, channel=channel, sender=Wakeable())
+
+
+def time_passes(repository: FakeMessages) -> None:
+    """The pending messages are due again."""
+    for message in repository.messages.values():
+        message.next_attempt_at = datetime.now(UTC) - timedelta(seconds=1)
 
 
 async def test_a_visit_for_an_unknown_contact_is_refused_and_stores_nothing(repository, events):
@@ -97,7 +98,7 @@ async def test_a_visit_for_an_unknown_contact_is_refused_and_stores_nothing(repo
     with pytest.raises(ContactNotKnownYet):
         await prepare_visit_messages(visit, repository=repository, channel=SandboxChannel(), sender=sender)
 
-    assert await repository.messages.count_documents({}) == 0
+    assert repository.messages == {}
     assert sender.woken == 0
 
 
@@ -108,21 +109,20 @@ async def test_a_visit_with_a_known_contact_stores_three_pending_messages_and_wa
 
     await prepare_visit_messages(visit, repository=repository, channel=SandboxChannel(), sender=sender)
 
-    messages = await stored(repository)
-    assert set(messages) == {"citizen", "officer", "group_leader"}
-    assert {role: m["phone"] for role, m in messages.items()} == {
+    messages = repository.by_role()
+    assert {role: m.phone for role, m in messages.items()} == {
         "citizen": "0912345678",
         "officer": "0983111222",
         "group_leader": "0978333444",
     }
     for message in messages.values():
-        assert message["status"] == "pending"
-        assert message["attempts"] == 0
-        assert message["ward_code"] == WARD
-        assert message["request_code"] == "GD-AB12CD3"
-        assert message["channel"] == "sandbox"
-        assert message["outbox"] == []
-    assert "phường Thạch Khôi" in messages["citizen"]["text"]
+        assert message.status == "pending"
+        assert message.attempts == 0
+        assert message.ward_code == WARD
+        assert message.request_code == "GD-AB12CD3"
+        assert message.channel == "sandbox"
+        assert repository.outbox[message.id] == []
+    assert "phường Thạch Khôi" in messages["citizen"].text
     assert sender.woken == 1
 
 
@@ -130,57 +130,48 @@ async def test_the_same_visit_event_twice_stores_nothing_new(repository, events)
     contact, visit = events
     await remember_contact(contact, repository=repository)
     await prepare_visit_messages(visit, repository=repository, channel=SandboxChannel(), sender=Wakeable())
-    first = await stored(repository)
+    first = deepcopy(repository.messages)
 
     # A redelivery: the contact event and the visit event come again.
     await remember_contact(contact, repository=repository)
     await prepare_visit_messages(visit, repository=repository, channel=SandboxChannel(), sender=Wakeable())
 
-    assert await repository.messages.count_documents({}) == 3
-    assert await stored(repository) == first
+    assert repository.messages == first
 
 
 async def test_sending_marks_each_message_sent_with_one_notification_sent_event(repository, events):
     _, visit = events
     await prepared(repository, events, SandboxChannel())
-    relay = Wakeable()
     before = datetime.now(UTC)
 
-    handled = await send_due_messages(repository=repository, channel=SandboxChannel(), relay=relay)
+    handled = await send_due_messages(repository=repository, channel=SandboxChannel())
 
     assert handled == 3
-    assert relay.woken == 1  # the events go out now, not at the next poll
-    for role, message in (await stored(repository)).items():
-        assert message["status"] == "sent"
-        assert message["sent_at"] >= before - timedelta(seconds=1)
-        assert message["provider_message_id"] == f"sandbox-{message['_id']}"
-        assert len(message["outbox"]) == 1
-        entry = message["outbox"][0]
-        assert entry["published_at"] is None  # the relay publishes it
-        event = parse_event(entry["event"])
-        assert entry["event_id"] == str(event.id)
+    for role, message in repository.by_role().items():
+        assert message.status == "sent"
+        assert message.sent_at is not None and message.sent_at >= before - timedelta(seconds=1)
+        assert message.provider_message_id == f"sandbox-{message.id}"
+        [event] = repository.outbox[message.id]
         assert event.type == "notification.sent"
         assert event.producer == "notify"
         assert event.ward_code == WARD
         assert event.causation_id == visit.id
         assert event.correlation_id == visit.correlation_id
-        assert event.data.message_id == message["_id"]
+        assert event.data.message_id == message.id
         assert event.data.request_code == "GD-AB12CD3"
         assert event.data.recipient_role == role
         assert event.data.channel == Channel.SANDBOX
-        assert event.data.template == message["template"]
-        assert event.data.provider_message_id == message["provider_message_id"]
+        assert event.data.template == message.template
+        assert event.data.provider_message_id == message.provider_message_id
 
 
 async def test_a_sent_message_is_not_sent_again(repository, events):
     await prepared(repository, events, SandboxChannel())
-    await send_due_messages(repository=repository, channel=SandboxChannel(), relay=Wakeable())
-    relay = Wakeable()
+    await send_due_messages(repository=repository, channel=SandboxChannel())
 
-    assert await send_due_messages(repository=repository, channel=SandboxChannel(), relay=relay) == 0
+    assert await send_due_messages(repository=repository, channel=SandboxChannel()) == 0
 
-    assert relay.woken == 0
-    assert all(len(m["outbox"]) == 1 for m in (await stored(repository)).values())
+    assert all(len(events) == 1 for events in repository.outbox.values())
 
 
 async def test_a_permanent_failure_marks_the_message_failed_with_a_notification_failed_event(repository, events):
@@ -188,24 +179,24 @@ async def test_a_permanent_failure_marks_the_message_failed_with_a_notification_
     channel = FailingChannel(permanent=True, reason="số điện thoại không tồn tại")
     await prepared(repository, events, channel)
 
-    assert await send_due_messages(repository=repository, channel=channel, relay=Wakeable()) == 3
+    assert await send_due_messages(repository=repository, channel=channel) == 3
 
-    for role, message in (await stored(repository)).items():
-        assert message["status"] == "failed"
-        assert message["failure"] == "số điện thoại không tồn tại"
-        assert "sent_at" not in message
-        [entry] = message["outbox"]
-        event = parse_event(entry["event"])
+    for role, message in repository.by_role().items():
+        assert message.status == "failed"
+        assert message.failure == "số điện thoại không tồn tại"
+        assert message.sent_at is None
+        [event] = repository.outbox[message.id]
         assert event.type == "notification.failed"
         assert event.causation_id == visit.id
         assert event.correlation_id == visit.correlation_id
-        assert event.data.message_id == message["_id"]
+        assert event.data.message_id == message.id
         assert event.data.recipient_role == role
         assert event.data.channel == Channel.SMS
         assert event.data.reason == "số điện thoại không tồn tại"
         assert event.data.permanent is True
     # Given up for good: never tried again.
-    assert await send_due_messages(repository=repository, channel=channel, relay=Wakeable()) == 0
+    time_passes(repository)
+    assert await send_due_messages(repository=repository, channel=channel) == 0
     assert len(channel.attempts) == 3
 
 
@@ -214,16 +205,16 @@ async def test_a_temporary_failure_keeps_the_message_pending_for_a_later_attempt
     await prepared(repository, events, channel)
     before = datetime.now(UTC)
 
-    await send_due_messages(repository=repository, channel=channel, relay=Wakeable())
+    await send_due_messages(repository=repository, channel=channel)
 
-    for message in (await stored(repository)).values():
-        assert message["status"] == "pending"
-        assert message["attempts"] == 1
-        assert message["next_attempt_at"] > before + timedelta(seconds=30)
-        assert message["last_error"] == "provider timeout"
-        assert message["outbox"] == []  # nothing to tell anyone yet
+    for message in repository.messages.values():
+        assert message.status == "pending"
+        assert message.attempts == 1
+        assert message.next_attempt_at > before + timedelta(seconds=30)
+        assert message.last_error == "provider timeout"
+        assert repository.outbox[message.id] == []  # nothing to tell anyone yet
     # Not due yet: the next round leaves them alone.
-    assert await send_due_messages(repository=repository, channel=channel, relay=Wakeable()) == 0
+    assert await send_due_messages(repository=repository, channel=channel) == 0
     assert len(channel.attempts) == 3
 
 
@@ -234,24 +225,19 @@ async def test_temporary_failures_back_off_then_give_up_after_the_last_attempt(r
 
     for _ in range(MAX_SEND_ATTEMPTS - 1):
         before = datetime.now(UTC)
-        await send_due_messages(repository=repository, channel=channel, relay=Wakeable())
-        citizen = (await stored(repository))["citizen"]
-        pauses.append((citizen["next_attempt_at"] - before).total_seconds())
-        # Time passes: the messages are due again.
-        await repository.messages.update_many(
-            {}, {"$set": {"next_attempt_at": datetime.now(UTC) - timedelta(seconds=1)}}
-        )
+        await send_due_messages(repository=repository, channel=channel)
+        pauses.append((repository.by_role()["citizen"].next_attempt_at - before).total_seconds())
+        time_passes(repository)
 
     assert all(later > earlier for earlier, later in itertools.pairwise(pauses))
-    assert {m["status"] for m in (await stored(repository)).values()} == {"pending"}
+    assert {m.status for m in repository.messages.values()} == {"pending"}
 
-    await send_due_messages(repository=repository, channel=channel, relay=Wakeable())
+    await send_due_messages(repository=repository, channel=channel)
 
     assert len(channel.attempts) == 3 * MAX_SEND_ATTEMPTS
-    for message in (await stored(repository)).values():
-        assert message["status"] == "failed"
-        [entry] = message["outbox"]
-        event = parse_event(entry["event"])
+    for message in repository.messages.values():
+        assert message.status == "failed"
+        [event] = repository.outbox[message.id]
         assert event.type == "notification.failed"
         assert event.data.permanent is False
         assert event.data.reason == "provider timeout"
@@ -260,14 +246,14 @@ async def test_temporary_failures_back_off_then_give_up_after_the_last_attempt(r
 async def test_a_message_that_failed_for_now_is_sent_on_a_later_attempt(repository, events):
     channel = FlakyChannel()
     await prepared(repository, events, channel)
-    await send_due_messages(repository=repository, channel=channel, relay=Wakeable())
-    await repository.messages.update_many({}, {"$set": {"next_attempt_at": datetime.now(UTC) - timedelta(seconds=1)}})
+    await send_due_messages(repository=repository, channel=channel)
+    time_passes(repository)
 
-    assert await send_due_messages(repository=repository, channel=channel, relay=Wakeable()) == 3
+    assert await send_due_messages(repository=repository, channel=channel) == 3
 
-    for message in (await stored(repository)).values():
-        assert message["status"] == "sent"
-        [entry] = message["outbox"]
-        assert entry["event"]["type"] == "notification.sent"
-        assert entry["event"]["data"]["channel"] == "sms"
-        assert entry["event"]["data"]["provider_message_id"] == message["provider_message_id"]
+    for message in repository.messages.values():
+        assert message.status == "sent"
+        [event] = repository.outbox[message.id]
+        assert event.type == "notification.sent"
+        assert event.data.channel == "sms"
+        assert event.data.provider_message_id == message.provider_message_id

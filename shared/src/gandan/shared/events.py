@@ -7,6 +7,7 @@ new `version` (and a new model) instead of changing an old one.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
@@ -282,15 +283,41 @@ def new_event(
     )
 
 
-def caused_by(cause: Envelope[Any], data: EventData, *, producer: str) -> Envelope[EventData]:
-    """The event that `cause` led to: same ward and correlation, caused by it."""
-    return new_event(
-        data,
-        ward_code=cause.ward_code,
-        producer=producer,
-        correlation_id=cause.correlation_id,
-        causation_id=cause.id,
-    )
+@dataclass(frozen=True)
+class EventFactory:
+    """Builds one service's events: stamps it as their producer, and the piece of work each belongs to."""
+
+    producer: str
+
+    def new(
+        self,
+        data: EventData,
+        *,
+        ward_code: str,
+        correlation_id: UUID,
+        causation_id: UUID | None = None,
+        occurred_at: datetime | None = None,
+    ) -> Envelope[EventData]:
+        # Refused here rather than dead-lettered by every consumer later.
+        if data.owner != self.producer:
+            raise ValueError(f"{self.producer} cannot announce {data.event_type}: {data.owner} owns it")
+        return new_event(
+            data,
+            ward_code=ward_code,
+            producer=self.producer,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            occurred_at=occurred_at,
+        )
+
+    def caused_by(self, cause: Envelope[Any], data: EventData) -> Envelope[EventData]:
+        """The event that `cause` led to: same ward and correlation, caused by it."""
+        return self.new(data, ward_code=cause.ward_code, correlation_id=cause.correlation_id, causation_id=cause.id)
+
+
+def for_service(name: str) -> EventFactory:
+    """The factory of the events service `name` publishes."""
+    return EventFactory(name)
 
 
 def parse_event(body: object) -> Envelope[EventData]:

@@ -6,6 +6,10 @@ entries with publisher confirms and only then marks them published. A crash
 before the mark re-publishes the same event (same id) later, which consumers
 deduplicate; a crash before the write publishes nothing. Nothing is lost and
 nothing is invented.
+
+Repositories write through one `Outbox`: it stores the events with the change and
+wakes the relay, so they go out now rather than at the next poll, and no handler
+has to remember to.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from typing import Any, Protocol
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 
 from gandan.shared.clock import utcnow
 from gandan.shared.events import Envelope, to_wire
+from gandan.shared.idempotency import insert_once
 from gandan.shared.logs import correlation, log_fields
 from gandan.shared.mongo import Document
 from gandan.shared.worker import PollingWorker
@@ -82,3 +88,34 @@ class OutboxRelay(PollingWorker):
                         logger.info("published", extra=log_fields(event_type=event["type"], event_id=entry["event_id"]))
                     count += 1
         return count
+
+
+class Outbox:
+    """Where a service's changes store the events they announce; storing some wakes the relay."""
+
+    def __init__(self, publisher: Publisher, database: AsyncDatabase[Document], *, poll_seconds: float = 1.0) -> None:
+        self._database = database
+        self._collections: list[AsyncCollection[Document]] = []
+        self.relay = OutboxRelay(publisher, self._collections, poll_seconds=poll_seconds)
+
+    def collection(self, name: str) -> AsyncCollection[Document]:
+        """A collection whose documents carry events: the relay publishes from it."""
+        collection = self._database[name]
+        self._collections.append(collection)
+        return collection
+
+    async def insert(self, collection: AsyncCollection[Document], document: Document, *events: Envelope[Any]) -> bool:
+        """Store the document with its events unless its `_id` is taken; True if this call stored it."""
+        stored = await insert_once(collection, document | {OUTBOX: pending(*events)})
+        if stored and events:
+            self.relay.wake()
+        return stored
+
+    async def update(
+        self, collection: AsyncCollection[Document], query: Document, update: Document, *events: Envelope[Any]
+    ) -> bool:
+        """Change the document `query` finds and add the events to it, in one write; True if one was found."""
+        result = await collection.update_one(query, update | append(*events) if events else update)
+        if result.matched_count and events:
+            self.relay.wake()
+        return result.matched_count == 1

@@ -12,7 +12,7 @@ import asyncio
 import inspect
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any, Literal
@@ -23,14 +23,13 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from faststream.specification import AsyncAPI
 from pydantic import BaseModel, Field
-from pymongo.asynchronous.collection import AsyncCollection
 
 from gandan.shared.events import Envelope
 from gandan.shared.http import install_error_handlers
 from gandan.shared.logs import configure_logging, log_fields
 from gandan.shared.messaging import EventHandler, EventPublisher, create_broker, subscribe
-from gandan.shared.mongo import Document, connect, database
-from gandan.shared.outbox import OutboxRelay
+from gandan.shared.mongo import connect, database
+from gandan.shared.outbox import Outbox
 from gandan.shared.settings import ServiceSettings
 from gandan.shared.spec import Handler, ServiceSpec
 from gandan.shared.topology import Topology, declare_topology
@@ -68,11 +67,12 @@ class Service:
         """A loop that runs in the background while the service is up."""
         self._workers.append(loop)
 
-    def outbox(self, collections: Sequence[AsyncCollection[Document]]) -> OutboxRelay:
-        relay = OutboxRelay(self.publisher, collections)
-        self.on_startup(relay.ensure_indexes)
-        self.worker(relay.run)
-        return relay
+    def outbox(self) -> Outbox:
+        """The service's outbox; its relay runs while the service is up. Call once."""
+        outbox = Outbox(self.publisher, self.database)
+        self.on_startup(outbox.relay.ensure_indexes)
+        self.worker(outbox.relay.run)
+        return outbox
 
     def consume(self, **dependencies: Any) -> None:
         """Consume with the spec's handlers, each given the `dependencies` it names."""

@@ -8,8 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends
 from pydantic import AwareDatetime, BaseModel
 
-from gandan.audit.domain import minimised
-from gandan.audit.repository import EvidenceRepository
+from gandan.audit.domain import EvidenceLog, minimised
 from gandan.shared.auth import Credential, Role, require
 from gandan.shared.events import contract_of
 from gandan.shared.http import ApiError, RequestCode, error_responses
@@ -35,30 +34,30 @@ class Trail(BaseModel):
 READERS = require(Role.STAFF, Role.AUDITOR)
 
 
-def evidence_router(repository: EvidenceRepository) -> APIRouter:
+def evidence_router(repository: EvidenceLog) -> APIRouter:
     router = APIRouter(prefix="/v1/requests", tags=["evidence"])
 
     @router.get("/{code}/trail", response_model=Trail, responses=error_responses(401, 403, 404, 422, 503))
     async def trail(code: RequestCode, credential: Annotated[Credential, Depends(READERS)]) -> Trail:
-        documents = await repository.trail(credential.ward_code, code)
-        if not documents:
+        evidence = await repository.trail(credential.ward_code, code)
+        if not evidence:
             raise ApiError(404, "request_not_found", "Không có minh chứng nào cho mã yêu cầu này.", field="code")
         return Trail(
             request_code=code,
             ward_code=credential.ward_code,
             events=[
                 EvidenceView(
-                    event_id=d["_id"],
-                    type=d["type"],
-                    version=d["version"],
-                    occurred_at=d["occurred_at"],
-                    producer=d["producer"],
-                    correlation_id=d["correlation_id"],
-                    causation_id=d["causation_id"],
+                    event_id=e.event_id,
+                    type=e.type,
+                    version=e.version,
+                    occurred_at=e.occurred_at,
+                    producer=e.producer,
+                    correlation_id=e.correlation_id,
+                    causation_id=e.causation_id,
                     # Minimised when stored; again when shown, for evidence stored by an older rule.
-                    data=minimised(contract_of(d["type"], d["version"]), d["data"]),
+                    data=minimised(contract_of(e.type, e.version), e.data),
                 )
-                for d in documents
+                for e in evidence
             ],
         )
 

@@ -7,7 +7,7 @@ from pydantic_settings import SettingsConfigDict
 
 from gandan.audit.api import evidence_router
 from gandan.audit.handlers import record_evidence
-from gandan.audit.repository import EvidenceRepository
+from gandan.audit.repository import MongoEvidenceLog
 from gandan.shared.service import Service, run
 from gandan.shared.settings import ServiceSettings
 from gandan.shared.spec import ServiceSpec
@@ -27,7 +27,7 @@ SPEC = ServiceSpec(name="audit", settings=AuditSettings, produces=(), handlers={
 def build(settings: AuditSettings | None = None) -> tuple[Service, FastAPI]:
     settings = settings or AuditSettings()  # type: ignore[call-arg]
     service = Service(SPEC, settings)
-    repository = EvidenceRepository(service.database)
+    repository = MongoEvidenceLog(service.database)
     service.on_startup(repository.ensure_indexes)
     service.consume(repository=repository)
     return service, service.http_app(evidence_router(repository))

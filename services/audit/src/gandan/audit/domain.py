@@ -9,11 +9,14 @@ is not personal. The rest of the event is kept as published.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, get_args
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, get_args
+from uuid import UUID
 
 from pydantic import BaseModel
 
-from gandan.shared.events import Personal, personal_mark
+from gandan.shared.events import Envelope, EventData, Personal, personal_mark, to_wire
 from gandan.shared.phone import mask, mask_in_text
 
 _LEFT_OUT = "[không lưu]"
@@ -62,3 +65,50 @@ def _each_text(value: Any, change: Callable[[str], str]) -> Any:
     if isinstance(value, Mapping):
         return {key: _each_text(item, change) for key, item in value.items()}
     return value
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One event as kept: its envelope, and its data minimised."""
+
+    event_id: UUID
+    type: str
+    version: int
+    occurred_at: datetime
+    ward_code: str
+    correlation_id: UUID
+    causation_id: UUID | None
+    producer: str
+    data: dict[str, Any]
+    recorded_at: datetime
+
+    @classmethod
+    def of(cls, event: Envelope[EventData], recorded_at: datetime) -> Evidence:
+        # What was published: the data's wire form, minimised as its contract marks it.
+        return cls(
+            event_id=event.id,
+            type=event.type,
+            version=event.version,
+            occurred_at=event.occurred_at,
+            ward_code=event.ward_code,
+            correlation_id=event.correlation_id,
+            causation_id=event.causation_id,
+            producer=event.producer,
+            data=minimised(type(event.data), to_wire(event)["data"]),
+            recorded_at=recorded_at,
+        )
+
+    @property
+    def request_code(self) -> str | None:
+        code = self.data.get("request_code")
+        return code if isinstance(code, str) else None
+
+
+class EvidenceLog(Protocol):
+    async def record(self, evidence: Evidence) -> bool:
+        """Keep it once; False if it was already kept (a redelivery)."""
+        ...
+
+    async def trail(self, ward_code: str, request_code: str) -> list[Evidence]:
+        """The evidence of one request, in the order it happened (the same order every time)."""
+        ...

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from uuid import UUID
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
-from gandan.shared.events import Envelope
+from gandan.audit.domain import Evidence
 from gandan.shared.idempotency import insert_once
 from gandan.shared.mongo import Document
 
 
-class EvidenceRepository:
+class MongoEvidenceLog:
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self.events = database["events"]
 
@@ -23,28 +22,43 @@ class EvidenceRepository:
         )
         await self.events.create_index([("ward_code", ASCENDING), ("type", ASCENDING), ("occurred_at", ASCENDING)])
 
-    async def record(self, event: Envelope[dict[str, Any]], data: dict[str, Any], recorded_at: datetime) -> bool:
-        """Store the event once; False if it was already there (a redelivery)."""
+    async def record(self, evidence: Evidence) -> bool:
         return await insert_once(
             self.events,
             {
-                "_id": str(event.id),
-                "type": event.type,
-                "version": event.version,
-                "occurred_at": event.occurred_at,
-                "ward_code": event.ward_code,
-                "correlation_id": str(event.correlation_id),
-                "causation_id": str(event.causation_id) if event.causation_id else None,
-                "producer": event.producer,
-                "request_code": data.get("request_code"),
-                "data": data,
-                "recorded_at": recorded_at,
+                "_id": str(evidence.event_id),
+                "type": evidence.type,
+                "version": evidence.version,
+                "occurred_at": evidence.occurred_at,
+                "ward_code": evidence.ward_code,
+                "correlation_id": str(evidence.correlation_id),
+                "causation_id": str(evidence.causation_id) if evidence.causation_id else None,
+                "producer": evidence.producer,
+                "request_code": evidence.request_code,
+                "data": evidence.data,
+                "recorded_at": evidence.recorded_at,
             },
         )
 
-    async def trail(self, ward_code: str, request_code: str) -> list[Document]:
+    async def trail(self, ward_code: str, request_code: str) -> list[Evidence]:
         # Events of one moment (a registration announces two) keep one order from call to call.
         cursor = self.events.find({"ward_code": ward_code, "request_code": request_code}).sort(
             [("occurred_at", ASCENDING), ("recorded_at", ASCENDING), ("_id", ASCENDING)]
         )
-        return [document async for document in cursor]
+        return [_evidence(document) async for document in cursor]
+
+
+def _evidence(document: Document) -> Evidence:
+    causation_id = document["causation_id"]
+    return Evidence(
+        event_id=UUID(document["_id"]),
+        type=document["type"],
+        version=document["version"],
+        occurred_at=document["occurred_at"],
+        ward_code=document["ward_code"],
+        correlation_id=UUID(document["correlation_id"]),
+        causation_id=UUID(causation_id) if causation_id else None,
+        producer=document["producer"],
+        data=document["data"],
+        recorded_at=document["recorded_at"],
+    )

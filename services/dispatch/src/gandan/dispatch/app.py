@@ -11,7 +11,7 @@ from pydantic_settings import SettingsConfigDict
 
 from gandan.dispatch.domain import WorkingCalendar
 from gandan.dispatch.handlers import schedule_home_visit
-from gandan.dispatch.repository import VisitRepository
+from gandan.dispatch.repository import MongoVisits
 from gandan.dispatch.roster import load_roster
 from gandan.shared.clock import utcnow
 from gandan.shared.events import RequestRegistered, VisitScheduled
@@ -41,14 +41,12 @@ SPEC = ServiceSpec(
 def build(settings: DispatchSettings | None = None) -> tuple[Service, FastAPI]:
     settings = settings or DispatchSettings()  # type: ignore[call-arg]
     service = Service(SPEC, settings)
-    repository = VisitRepository(service.database)
+    repository = MongoVisits(service.database, service.outbox())
     service.on_startup(repository.ensure_indexes)
-    relay = service.outbox([repository.visits])
     service.consume(
         rosters=cache(load_roster),
         calendar=WorkingCalendar(),
         repository=repository,
-        relay=relay,
         clock=utcnow,
         min_lead=timedelta(minutes=settings.min_lead_minutes),
     )

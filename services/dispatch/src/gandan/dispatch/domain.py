@@ -1,4 +1,5 @@
-"""Pure rules for dispatching home visits: who goes, and when.
+"""Pure rules for dispatching home visits: who goes, and when; the visit it books, what
+that announces, and what storing visits must promise (`Visits`).
 
 Seed 000: the officer of the citizen's field goes to the home together with a
 leader of the citizen's residential group, at an agreed date and time.
@@ -11,11 +12,24 @@ import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Protocol
 
 import holidays
 
 from gandan.shared.clock import LOCAL_TZ, local
-from gandan.shared.events import ProcedureField, TimeWindow
+from gandan.shared.events import (
+    Envelope,
+    EventData,
+    LeaderContact,
+    ProcedureField,
+    RequestRegistered,
+    StaffContact,
+    TimeWindow,
+    VisitScheduled,
+    for_service,
+)
+
+EVENTS = for_service("dispatch")
 
 # Fields an officer may hold: those citizens ask for, and procedure control (internal).
 FIELDS: frozenset[str] = frozenset(ProcedureField) | {"kiem_soat_tthc"}
@@ -120,6 +134,7 @@ class WorkingCalendar:
 @dataclass(frozen=True)
 class Booking:
     officer: Officer
+    group: ResidentialGroup
     leader: GroupLeader
     slot: Slot
 
@@ -240,10 +255,82 @@ def book_visit(
             continue
         leader = next((le for le in group.leaders if _is_free(leader_key(group, le), slot, busy)), None)
         if leader is not None:
-            return Booking(officer=officer, leader=leader, slot=slot)
+            return Booking(officer=officer, group=group, leader=leader, slot=slot)
     raise NoSlotAvailable(
         field=field,
         residential_group=residential_group,
         first_day=first_day,
         horizon_days=horizon_days,
     )
+
+
+# --- the booked visit ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Visit:
+    """A booked home visit: it holds its officer's and its leader's hour."""
+
+    id: str
+    request_code: str
+    ward_code: str
+    officer_key: str
+    leader_key: str
+    slot: Slot
+
+
+def booked(request: Envelope[RequestRegistered], visit_id: str, booking: Booking) -> tuple[Visit, Envelope[EventData]]:
+    """The visit a booking makes for a request, and the `visit.scheduled` it announces."""
+    data = request.data
+    visit = Visit(
+        id=visit_id,
+        request_code=data.request_code,
+        ward_code=request.ward_code,
+        officer_key=booking.officer.staff_id,
+        leader_key=leader_key(booking.group, booking.leader),
+        slot=booking.slot,
+    )
+    officer, leader = booking.officer, booking.leader
+    scheduled = VisitScheduled(
+        request_code=data.request_code,
+        visit_id=visit_id,
+        starts_at=booking.slot.starts_at,
+        ends_at=booking.slot.ends_at,
+        residential_group=data.residential_group,
+        procedure=data.procedure,
+        field=data.field,
+        officer=StaffContact(staff_id=officer.staff_id, name=officer.name, phone=officer.phone),
+        leader=LeaderContact(name=leader.name, roles=leader.roles, phone=leader.phone),
+    )
+    return visit, EVENTS.caused_by(request, scheduled)
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """A request no one could be booked for: kept for the centre to arrange by hand."""
+
+    id: str
+    request_code: str
+    ward_code: str
+    reason: str
+
+
+class SlotTaken(Exception):
+    """Someone in this visit was booked for the same hour meanwhile."""
+
+
+class Visits(Protocol):
+    async def add(self, visit: Visit, event: Envelope[EventData]) -> bool:
+        """Store the visit with its event, at once. False if this visit is already stored (a redelivery);
+        raises `SlotTaken` if its officer or its leader was booked for that hour meanwhile."""
+        ...
+
+    async def exists(self, visit_id: str) -> bool: ...
+
+    async def busy_from(self, ward_code: str, first_day: date) -> dict[str, list[Slot]]:
+        """Every booked hour of the ward's people from `first_day` (local) on, keyed as `book_visit` reads them."""
+        ...
+
+    async def set_aside(self, request: SetAside) -> None:
+        """Keep it once, however often it is handled."""
+        ...

@@ -16,18 +16,17 @@ from gandan.intake.domain import (
     EligibilityCategory,
     HomeRequest,
     HomeRequestDetails,
+    HomeRequests,
     IdempotencyKey,
     IdempotencyKeyReused,
     RequestStatus,
     citizen_ref,
 )
 from gandan.intake.handlers import register_home_request
-from gandan.intake.repository import HomeRequestRepository
 from gandan.shared.auth import Credential, Role, require
 from gandan.shared.clock import local, utcnow
 from gandan.shared.events import ProcedureField, ResultDelivery, TimeWindow
 from gandan.shared.http import ApiError, RequestCode, error_responses
-from gandan.shared.outbox import OutboxRelay
 from gandan.shared.phone import MOBILE_AS_TYPED, InvalidPhone, mask_in_text, normalise_mobile
 from gandan.shared.text import PlainText
 from gandan.shared.wards import ward_name
@@ -136,7 +135,7 @@ REGISTRARS = require(Role.CITIZEN, Role.GROUP_LEADER, Role.STAFF)
 READERS = require(Role.CITIZEN, Role.GROUP_LEADER, Role.STAFF, Role.AUDITOR)
 
 
-def home_requests_router(repository: HomeRequestRepository, relay: OutboxRelay, pseudonym_key: bytes) -> APIRouter:
+def home_requests_router(repository: HomeRequests, pseudonym_key: bytes) -> APIRouter:
     router = APIRouter(prefix="/v1/home-requests", tags=["home requests"])
 
     @router.post("", status_code=202, response_model=Accepted, responses=error_responses(401, 403, 413, 422, 503))
@@ -162,7 +161,6 @@ def home_requests_router(repository: HomeRequestRepository, relay: OutboxRelay, 
                 HomeRequestDetails(**form.model_dump()),
                 key=key,
                 repository=repository,
-                relay=relay,
                 pseudonym_key=pseudonym_key,
                 correlation_id=x_correlation_id or uuid4(),
                 now=utcnow(),

@@ -8,7 +8,7 @@ from pydantic_settings import SettingsConfigDict
 
 from gandan.intake.api import home_requests_router
 from gandan.intake.handlers import record_visit_scheduled
-from gandan.intake.repository import HomeRequestRepository
+from gandan.intake.repository import MongoHomeRequests
 from gandan.shared.events import ContactRegistered, RequestRegistered, VisitScheduled
 from gandan.shared.service import Service, run
 from gandan.shared.settings import ServiceSettings
@@ -34,12 +34,11 @@ SPEC = ServiceSpec(
 def build(settings: IntakeSettings | None = None) -> tuple[Service, FastAPI]:
     settings = settings or IntakeSettings()  # type: ignore[call-arg]
     service = Service(SPEC, settings)
-    repository = HomeRequestRepository(service.database)
+    repository = MongoHomeRequests(service.outbox())
     service.on_startup(repository.ensure_indexes)
-    relay = service.outbox([repository.collection])
     service.consume(repository=repository)
     pseudonym_key = settings.pseudonym_key.get_secret_value().encode()
-    return service, service.http_app(home_requests_router(repository, relay, pseudonym_key))
+    return service, service.http_app(home_requests_router(repository, pseudonym_key))
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""Home-service requests: who may ask, what a request is, what it announces. No I/O."""
+"""Home-service requests: who may ask, what a request is, how it moves on, what it announces,
+and what storing them must promise (`HomeRequests`). No I/O."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import hashlib
 import hmac
 import json
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Protocol
 from uuid import UUID
 
 from gandan.shared.events import (
@@ -19,10 +21,10 @@ from gandan.shared.events import (
     RequestRegistered,
     ResultDelivery,
     TimeWindow,
-    new_event,
+    for_service,
 )
 
-PRODUCER = "intake"
+EVENTS = for_service("intake")
 # Far enough ahead for a planned visit; beyond it the citizen should call again.
 BOOKING_HORIZON_DAYS = 90
 
@@ -78,6 +80,10 @@ class HomeRequest(HomeRequestDetails):
     status: RequestStatus = RequestStatus.REGISTERED
     visit: Visit | None = None
 
+    def schedule_visit(self, visit: Visit) -> HomeRequest:
+        """The request once a visit is booked; the same visit again gives the same request."""
+        return replace(self, status=RequestStatus.VISIT_SCHEDULED, visit=visit)
+
 
 @dataclass(frozen=True)
 class IdempotencyKey:
@@ -118,12 +124,8 @@ def registration_events(request: HomeRequest, correlation_id: UUID) -> tuple[Env
     """What registering announces: the contact first (only notify needs it), then the request."""
 
     def event(data: EventData) -> Envelope[EventData]:
-        return new_event(
-            data,
-            ward_code=request.ward_code,
-            producer=PRODUCER,
-            correlation_id=correlation_id,
-            occurred_at=request.registered_at,
+        return EVENTS.new(
+            data, ward_code=request.ward_code, correlation_id=correlation_id, occurred_at=request.registered_at
         )
 
     return (
@@ -150,3 +152,46 @@ def registration_events(request: HomeRequest, correlation_id: UUID) -> tuple[Env
             )
         ),
     )
+
+
+# --- what storing requests must promise ------------------------------------------
+
+
+class DuplicateRequestCode(Exception):
+    """Another request already holds this code."""
+
+
+class IdempotencyKeyTaken(Exception):
+    """Another registration with the same idempotency key was stored first."""
+
+
+@dataclass(frozen=True)
+class KeyedRequest:
+    """The request an idempotency key stands for, with the fingerprint of the details it was given."""
+
+    request: HomeRequest
+    fingerprint: str
+
+
+class HomeRequests(Protocol):
+    async def add(
+        self,
+        request: HomeRequest,
+        events: tuple[Envelope[EventData], ...],
+        key: IdempotencyKey | None = None,
+        fingerprint: str = "",
+    ) -> None:
+        """Store a new request with the events it announces, at once; a retry of this very call is no error.
+
+        Raises `DuplicateRequestCode` if another request holds its code, `IdempotencyKeyTaken`
+        if another registration took its key first.
+        """
+        ...
+
+    async def by_idempotency_key(self, key: IdempotencyKey) -> KeyedRequest | None: ...
+
+    async def get(self, code: str) -> HomeRequest | None: ...
+
+    async def update(self, request: HomeRequest) -> None:
+        """Store how a stored request moved on (its status and visit)."""
+        ...

@@ -6,19 +6,21 @@ from datetime import datetime
 from uuid import UUID
 
 from gandan.intake.domain import (
+    DuplicateRequestCode,
     HomeRequest,
     HomeRequestDetails,
+    HomeRequests,
     IdempotencyKey,
     IdempotencyKeyReused,
+    IdempotencyKeyTaken,
+    KeyedRequest,
     Visit,
     citizen_ref,
     fingerprint,
     new_request_code,
     registration_events,
 )
-from gandan.intake.repository import DuplicateRequestCode, HomeRequestRepository, IdempotencyKeyTaken, KeyedRequest
 from gandan.shared.events import Envelope, VisitScheduled
-from gandan.shared.outbox import OutboxRelay
 
 _CODE_ATTEMPTS = 5
 
@@ -27,8 +29,7 @@ async def register_home_request(
     details: HomeRequestDetails,
     *,
     key: IdempotencyKey | None,
-    repository: HomeRequestRepository,
-    relay: OutboxRelay,
+    repository: HomeRequests,
     pseudonym_key: bytes,
     correlation_id: UUID,
     now: datetime,
@@ -57,7 +58,6 @@ async def register_home_request(
             earlier = await repository.by_idempotency_key(key)
             assert earlier is not None
             return _same_registration(earlier, asked)
-        relay.wake()
         return request
     raise RuntimeError("could not draw an unused request code")
 
@@ -68,17 +68,18 @@ def _same_registration(earlier: KeyedRequest, asked: str) -> HomeRequest:
     return earlier.request
 
 
-async def record_visit_scheduled(event: Envelope[VisitScheduled], *, repository: HomeRequestRepository) -> None:
+async def record_visit_scheduled(event: Envelope[VisitScheduled], *, repository: HomeRequests) -> None:
     visit = event.data
-    found = await repository.record_visit(
-        event.ward_code,
-        visit.request_code,
-        Visit(
-            starts_at=visit.starts_at,
-            ends_at=visit.ends_at,
-            officer_name=visit.officer.name,
-            leader_name=visit.leader.name,
-        ),
-    )
-    if not found:
+    request = await repository.get(visit.request_code)
+    if request is None or request.ward_code != event.ward_code:
         raise LookupError(f"visit for unknown request {visit.request_code}")
+    await repository.update(
+        request.schedule_visit(
+            Visit(
+                starts_at=visit.starts_at,
+                ends_at=visit.ends_at,
+                officer_name=visit.officer.name,
+                leader_name=visit.leader.name,
+            )
+        )
+    )

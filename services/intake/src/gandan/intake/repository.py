@@ -2,41 +2,32 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import date
-from typing import Any
 
 from pymongo import ASCENDING
-from pymongo.asynchronous.database import AsyncDatabase
 
-from gandan.intake.domain import EligibilityCategory, HomeRequest, IdempotencyKey, RequestStatus, Visit
-from gandan.shared.events import Envelope, ProcedureField, ResultDelivery, TimeWindow
-from gandan.shared.idempotency import insert_once
+from gandan.intake.domain import (
+    DuplicateRequestCode,
+    EligibilityCategory,
+    HomeRequest,
+    IdempotencyKey,
+    IdempotencyKeyTaken,
+    KeyedRequest,
+    RequestStatus,
+    Visit,
+)
+from gandan.shared.events import Envelope, EventData, ProcedureField, ResultDelivery, TimeWindow
 from gandan.shared.mongo import Document
-from gandan.shared.outbox import pending
+from gandan.shared.outbox import Outbox
 
 _KEY = "idempotency"
 
 
-class DuplicateRequestCode(Exception):
-    """Another request already holds this code."""
-
-
-class IdempotencyKeyTaken(Exception):
-    """Another registration with the same idempotency key was stored first."""
-
-
-@dataclass(frozen=True)
-class KeyedRequest:
-    """The request an idempotency key stands for, with the fingerprint of the details it was given."""
-
-    request: HomeRequest
-    fingerprint: str
-
-
-class HomeRequestRepository:
-    def __init__(self, database: AsyncDatabase[Document]) -> None:
-        self.collection = database["home_requests"]
+class MongoHomeRequests:
+    def __init__(self, outbox: Outbox) -> None:
+        self._outbox = outbox
+        self.collection = outbox.collection("home_requests")
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("ward_code", ASCENDING), ("registered_at", ASCENDING)])
@@ -50,19 +41,17 @@ class HomeRequestRepository:
     async def add(
         self,
         request: HomeRequest,
-        events: tuple[Envelope[Any], ...],
+        events: tuple[Envelope[EventData], ...],
         key: IdempotencyKey | None = None,
         fingerprint: str = "",
     ) -> None:
-        """Store the request and the events it announces in one write.
-
-        A retry of this write (the driver's, after a lost answer) can meet the document
-        the first try stored: that is success, not a code collision.
+        """One write: the request and its events. A retry of this write (the driver's, after a
+        lost answer) can meet the document the first try stored: that is success, not a code collision.
         """
-        document = _to_document(request) | {"outbox": pending(*events)}
+        document = _to_document(request)
         if key is not None:
             document[_KEY] = asdict(key) | {"fingerprint": fingerprint}
-        if await insert_once(self.collection, document):
+        if await self._outbox.insert(self.collection, document, *events):
             return
         # The same code with the same first event can only be this very write.
         if await self.collection.count_documents({"_id": request.code, "outbox.event_id": str(events[0].id)}, limit=1):
@@ -81,13 +70,12 @@ class HomeRequestRepository:
         document = await self.collection.find_one({"_id": code}, {"outbox": 0})
         return _from_document(document) if document else None
 
-    async def record_visit(self, ward_code: str, code: str, visit: Visit) -> bool:
-        """Setting the same visit again changes nothing, so a redelivered event is harmless."""
-        result = await self.collection.update_one(
-            {"_id": code, "ward_code": ward_code},
-            {"$set": {"status": RequestStatus.VISIT_SCHEDULED.value, "visit": asdict(visit)}},
+    async def update(self, request: HomeRequest) -> None:
+        # Setting the same values again changes nothing, so a redelivered event is harmless.
+        await self.collection.update_one(
+            {"_id": request.code},
+            {"$set": {"status": request.status.value, "visit": asdict(request.visit) if request.visit else None}},
         )
-        return result.matched_count == 1
 
 
 def _key_filter(key: IdempotencyKey) -> Document:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime, BaseModel
 
-from gandan.notify.repository import NotifyRepository
+from gandan.notify.domain import Messages, MessageStatus
 from gandan.shared.auth import Credential, Role, require
 from gandan.shared.events import Channel, RecipientRole
 from gandan.shared.http import error_responses
@@ -24,7 +24,7 @@ class MessageView(BaseModel):
     channel: Channel
     template: str
     text: str
-    status: str
+    status: MessageStatus
     created_at: AwareDatetime
     sent_at: AwareDatetime | None = None
 
@@ -36,7 +36,7 @@ class MessageList(BaseModel):
 READERS = require(Role.STAFF, Role.AUDITOR)
 
 
-def messages_router(repository: NotifyRepository) -> APIRouter:
+def messages_router(repository: Messages) -> APIRouter:
     router = APIRouter(prefix="/v1/messages", tags=["messages"])
 
     @router.get("", response_model=MessageList, responses=error_responses(401, 403, 422, 503))
@@ -45,23 +45,23 @@ def messages_router(repository: NotifyRepository) -> APIRouter:
         request_code: Annotated[str | None, Query(max_length=40)] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> MessageList:
-        documents = await repository.listing(credential.ward_code, request_code, limit)
+        messages = await repository.listing(credential.ward_code, request_code, limit)
         return MessageList(
             messages=[
                 MessageView(
-                    message_id=d["_id"],
-                    request_code=d["request_code"],
-                    recipient_role=d["recipient_role"],
-                    recipient_name=mask_in_text(d["recipient_name"]),
-                    phone=mask(d["phone"]),
-                    channel=d["channel"],
-                    template=d["template"],
-                    text=mask_in_text(d["text"]),
-                    status=d["status"],
-                    created_at=d["created_at"],
-                    sent_at=d.get("sent_at"),
+                    message_id=m.id,
+                    request_code=m.request_code,
+                    recipient_role=m.recipient_role,
+                    recipient_name=mask_in_text(m.recipient_name),
+                    phone=mask(m.phone),
+                    channel=m.channel,
+                    template=m.template,
+                    text=mask_in_text(m.text),
+                    status=m.status,
+                    created_at=m.created_at,
+                    sent_at=m.sent_at,
                 )
-                for d in documents
+                for m in messages
             ]
         )
 

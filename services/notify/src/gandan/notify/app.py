@@ -10,7 +10,7 @@ from pydantic_settings import SettingsConfigDict
 from gandan.notify.api import messages_router
 from gandan.notify.channels import SandboxChannel
 from gandan.notify.handlers import prepare_visit_messages, remember_contact, send_due_messages
-from gandan.notify.repository import NotifyRepository
+from gandan.notify.repository import MongoMessages
 from gandan.shared.events import ContactRegistered, NotificationFailed, NotificationSent, VisitScheduled
 from gandan.shared.service import Service, run
 from gandan.shared.settings import ServiceSettings
@@ -35,13 +35,10 @@ SPEC = ServiceSpec(
 def build(settings: NotifySettings | None = None) -> tuple[Service, FastAPI]:
     settings = settings or NotifySettings()  # type: ignore[call-arg]
     service = Service(SPEC, settings)
-    repository = NotifyRepository(service.database)
+    repository = MongoMessages(service.database, service.outbox())
     service.on_startup(repository.ensure_indexes)
-    relay = service.outbox([repository.messages])
     channel = SandboxChannel()
-    sender = PollingWorker(
-        "message sender", partial(send_due_messages, repository=repository, channel=channel, relay=relay)
-    )
+    sender = PollingWorker("message sender", partial(send_due_messages, repository=repository, channel=channel))
     service.worker(sender.run)
     service.consume(repository=repository, channel=channel, sender=sender)
     return service, service.http_app(messages_router(repository))

@@ -2,30 +2,37 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import datetime
-from typing import Any
+from uuid import UUID
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
-from gandan.notify.domain import Contact
-from gandan.shared.events import Envelope
+from gandan.notify.domain import Cause, Contact, Message, MessageStatus
+from gandan.shared.events import Channel, RecipientRole
 from gandan.shared.idempotency import insert_each_once
 from gandan.shared.mongo import Document
-from gandan.shared.outbox import append
+from gandan.shared.outbox import OUTBOX, Outbox
+
+# What a message's life changes; the rest is fixed when it is prepared.
+_PROGRESS = (
+    "status",
+    "attempts",
+    "last_error",
+    "next_attempt_at",
+    "sent_at",
+    "provider_message_id",
+    "failed_at",
+    "failure",
+)
 
 
-class MessageStatus:
-    PENDING = "pending"
-    SENT = "sent"
-    FAILED = "failed"
-
-
-class NotifyRepository:
-    def __init__(self, database: AsyncDatabase[Document]) -> None:
+class MongoMessages:
+    def __init__(self, database: AsyncDatabase[Document], outbox: Outbox) -> None:
+        self._outbox = outbox
         self.contacts = database["contacts"]
-        self.messages = database["messages"]
+        self.messages = outbox.collection("messages")
 
     async def ensure_indexes(self) -> None:
         await self.messages.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])
@@ -44,40 +51,46 @@ class NotifyRepository:
         document = await self.contacts.find_one({"_id": request_code}, {"_id": 0, "ward_code": 0})
         return Contact(**document) if document else None
 
-    async def add_messages(self, documents: list[Document]) -> int:
-        return await insert_each_once(self.messages, documents)
+    async def add(self, messages: list[Message]) -> int:
+        # Prepared messages announce nothing yet: an empty outbox.
+        return await insert_each_once(self.messages, [_to_document(m) | {OUTBOX: []} for m in messages])
 
-    async def due(self, now: datetime, limit: int) -> list[Document]:
+    async def due(self, now: datetime, limit: int) -> list[Message]:
         cursor = self.messages.find(
-            {"status": MessageStatus.PENDING, "next_attempt_at": {"$lte": now}}, {"outbox": 0}
+            {"status": MessageStatus.PENDING, "next_attempt_at": {"$lte": now}}, {OUTBOX: 0}
         ).limit(limit)
-        return [document async for document in cursor]
+        return [_from_document(document) async for document in cursor]
 
-    async def mark_sent(self, message_id: str, provider_message_id: str, at: datetime, event: Envelope[Any]) -> None:
-        await self.messages.update_one(
-            {"_id": message_id, "status": MessageStatus.PENDING},
-            {
-                "$set": {"status": MessageStatus.SENT, "sent_at": at, "provider_message_id": provider_message_id},
-                **append(event),
-            },
+    async def save(self, message: Message) -> None:
+        document = _to_document(message)
+        await self._outbox.update(
+            self.messages,
+            {"_id": message.id, "status": MessageStatus.PENDING},
+            {"$set": {name: document[name] for name in _PROGRESS}},
+            *message.events,
         )
+        message.events.clear()
 
-    async def mark_failed(self, message_id: str, reason: str, at: datetime, event: Envelope[Any]) -> None:
-        await self.messages.update_one(
-            {"_id": message_id, "status": MessageStatus.PENDING},
-            {"$set": {"status": MessageStatus.FAILED, "failed_at": at, "failure": reason}, **append(event)},
-        )
-
-    async def postpone(self, message_id: str, attempts: int, next_attempt_at: datetime, reason: str) -> None:
-        await self.messages.update_one(
-            {"_id": message_id, "status": MessageStatus.PENDING},
-            {"$set": {"attempts": attempts, "next_attempt_at": next_attempt_at, "last_error": reason}},
-        )
-
-    async def listing(self, ward_code: str, request_code: str | None, limit: int) -> list[Document]:
+    async def listing(self, ward_code: str, request_code: str | None, limit: int) -> list[Message]:
         query: Document = {"ward_code": ward_code}
         if request_code:
             query["request_code"] = request_code
-        # Newest first: the list is for following up on what was just sent.
-        cursor = self.messages.find(query, {"outbox": 0}).sort([("created_at", DESCENDING), ("_id", ASCENDING)])
-        return [document async for document in cursor.limit(limit)]
+        cursor = self.messages.find(query, {OUTBOX: 0}).sort([("created_at", DESCENDING), ("_id", ASCENDING)])
+        return [_from_document(document) async for document in cursor.limit(limit)]
+
+
+def _to_document(message: Message) -> Document:
+    document = {f.name: getattr(message, f.name) for f in fields(message) if f.name != "events"}
+    document["_id"] = document.pop("id")
+    document["cause"] = {name: str(value) for name, value in asdict(message.cause).items()}
+    return document
+
+
+def _from_document(document: Document) -> Message:
+    values = dict(document)
+    values["id"] = values.pop("_id")
+    values["recipient_role"] = RecipientRole(values["recipient_role"])
+    values["channel"] = Channel(values["channel"])
+    values["status"] = MessageStatus(values["status"])
+    values["cause"] = Cause(**{name: UUID(value) for name, value in values["cause"].items()})
+    return Message(**values)

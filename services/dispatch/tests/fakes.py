@@ -1,0 +1,47 @@
+"""dispatch's storage in memory, keeping the promises of `Visits`, for fast handler tests."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+
+from gandan.dispatch.domain import SetAside, Slot, SlotTaken, Visit
+from gandan.shared.clock import LOCAL_TZ
+from gandan.shared.events import Envelope, EventData
+
+
+class FakeVisits:
+    def __init__(self) -> None:
+        self.visits: dict[str, Visit] = {}
+        self.outbox: dict[str, list[Envelope[EventData]]] = {}
+        self.set_aside_requests: dict[str, SetAside] = {}
+
+    async def add(self, visit: Visit, event: Envelope[EventData]) -> bool:
+        if visit.id in self.visits:
+            return False
+        if _claims(visit) & {c for v in self.visits.values() for c in _claims(v)}:
+            raise SlotTaken(visit.id)
+        self.visits[visit.id] = visit
+        self.outbox[visit.id] = [event]
+        return True
+
+    async def exists(self, visit_id: str) -> bool:
+        return visit_id in self.visits
+
+    async def busy_from(self, ward_code: str, first_day: date) -> dict[str, list[Slot]]:
+        since = datetime.combine(first_day, time(0), tzinfo=LOCAL_TZ)
+        busy: dict[str, list[Slot]] = {}
+        for visit in self.visits.values():
+            if visit.ward_code == ward_code and visit.slot.ends_at > since:
+                for person in (visit.officer_key, visit.leader_key):
+                    busy.setdefault(person, []).append(visit.slot)
+        return busy
+
+    async def set_aside(self, request: SetAside) -> None:
+        self.set_aside_requests.setdefault(request.id, request)
+
+    def booked(self) -> list[Visit]:
+        return sorted(self.visits.values(), key=lambda v: v.slot.starts_at)
+
+
+def _claims(visit: Visit) -> set[tuple[str, str, datetime]]:
+    return {(visit.ward_code, person, visit.slot.starts_at) for person in (visit.officer_key, visit.leader_key)}

@@ -1,0 +1,45 @@
+"""intake's storage in memory, keeping the promises of `HomeRequests`, for fast handler tests."""
+
+from __future__ import annotations
+
+from gandan.intake.domain import (
+    DuplicateRequestCode,
+    HomeRequest,
+    IdempotencyKey,
+    IdempotencyKeyTaken,
+    KeyedRequest,
+)
+from gandan.shared.events import Envelope, EventData
+
+
+class FakeHomeRequests:
+    def __init__(self) -> None:
+        self.requests: dict[str, HomeRequest] = {}
+        self.outbox: dict[str, tuple[Envelope[EventData], ...]] = {}
+        self.keys: dict[IdempotencyKey, KeyedRequest] = {}
+
+    async def add(
+        self,
+        request: HomeRequest,
+        events: tuple[Envelope[EventData], ...],
+        key: IdempotencyKey | None = None,
+        fingerprint: str = "",
+    ) -> None:
+        if request.code in self.requests:
+            if self.outbox[request.code][0].id == events[0].id:
+                return  # this very write, retried
+            raise DuplicateRequestCode(request.code)
+        if key is not None:
+            if key in self.keys:
+                raise IdempotencyKeyTaken(key.key)
+            self.keys[key] = KeyedRequest(request, fingerprint)
+        self.requests[request.code], self.outbox[request.code] = request, events
+
+    async def by_idempotency_key(self, key: IdempotencyKey) -> KeyedRequest | None:
+        return self.keys.get(key)
+
+    async def get(self, code: str) -> HomeRequest | None:
+        return self.requests.get(code)
+
+    async def update(self, request: HomeRequest) -> None:
+        self.requests[request.code] = request

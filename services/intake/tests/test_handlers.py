@@ -1,0 +1,119 @@
+"""intake's handlers on its storage in memory: a registration stored once with what it announces,
+and a booked visit moving the request on."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from uuid import uuid4
+
+import pytest
+
+from gandan.intake.domain import (
+    HomeRequestDetails,
+    IdempotencyKey,
+    IdempotencyKeyReused,
+    RequestStatus,
+    Visit,
+)
+from gandan.intake.handlers import record_visit_scheduled, register_home_request
+from gandan.shared.events import LeaderContact, ProcedureField, StaffContact, VisitScheduled, new_event
+
+from .fakes import FakeHomeRequests
+from .test_domain import a_request
+
+KEY = b"k" * 32
+NOW = datetime(2026, 6, 3, 14, 15, tzinfo=UTC)
+
+
+@pytest.fixture
+def requests() -> FakeHomeRequests:
+    return FakeHomeRequests()
+
+
+def details(**changes) -> HomeRequestDetails:
+    values = {k: v for k, v in asdict(a_request()).items() if k in HomeRequestDetails.__dataclass_fields__}
+    return HomeRequestDetails(**values | changes)
+
+
+def register(requests: FakeHomeRequests, key: IdempotencyKey | None = None):
+    return partial(
+        register_home_request, key=key, repository=requests, pseudonym_key=KEY, correlation_id=uuid4(), now=NOW
+    )
+
+
+async def test_a_registration_is_stored_with_its_two_events(requests):
+    request = await register(requests)(details())
+
+    assert requests.requests == {request.code: request}
+    contact, registered = requests.outbox[request.code]
+    assert (contact.type, registered.type) == ("contact.registered", "request.registered")
+    assert {contact.producer, registered.producer} == {"intake"}
+    assert contact.correlation_id == registered.correlation_id
+
+
+async def test_a_code_another_request_holds_is_drawn_again(requests, monkeypatch):
+    taken = await register(requests)(details())
+    draws = iter([taken.code, "GD-NEWCODE"])
+    monkeypatch.setattr("gandan.intake.handlers.new_request_code", lambda: next(draws))
+
+    request = await register(requests)(details(name="Trần Thị Bình"))
+
+    assert request.code == "GD-NEWCODE"
+    assert requests.requests[taken.code].name == taken.name
+
+
+async def test_a_key_stands_for_its_first_registration_and_refuses_other_details(requests):
+    key = IdempotencyKey("11002", "leader-thanh-xa", "k-1")
+    first = await register(requests, key)(details())
+
+    assert await register(requests, key)(details()) == first
+    with pytest.raises(IdempotencyKeyReused):
+        await register(requests, key)(details(procedure="Chứng thực bản sao"))
+    assert list(requests.requests) == [first.code]
+
+
+def visit_scheduled(request_code: str, ward_code: str = "11002"):
+    starts_at = NOW + timedelta(days=2)
+    return new_event(
+        VisitScheduled(
+            request_code=request_code,
+            visit_id="v-1",
+            starts_at=starts_at,
+            ends_at=starts_at + timedelta(hours=1),
+            residential_group="Thanh Xá",
+            procedure="Cấp bản sao trích lục khai sinh",
+            field=ProcedureField.HO_TICH,
+            officer=StaffContact(staff_id="tk-03", name="Lê Văn Giang", phone="0983111222"),
+            leader=LeaderContact(name="Đông Đức Hợp", roles=("to_truong",), phone="0978333444"),
+        ),
+        ward_code=ward_code,
+        producer="dispatch",
+        correlation_id=uuid4(),
+    )
+
+
+async def test_a_booked_visit_moves_the_request_on(requests):
+    request = await register(requests)(details())
+    event = visit_scheduled(request.code)
+
+    await record_visit_scheduled(event, repository=requests)
+    await record_visit_scheduled(event, repository=requests)  # redelivered: the same again
+
+    assert requests.requests[request.code] == replace(
+        request,
+        status=RequestStatus.VISIT_SCHEDULED,
+        visit=Visit(event.data.starts_at, event.data.ends_at, "Lê Văn Giang", "Đông Đức Hợp"),
+    )
+
+
+@pytest.mark.parametrize("ward_code", ["11002", "11359"])
+async def test_a_visit_for_a_request_not_found_in_its_ward_is_refused(requests, ward_code):
+    request = await register(requests)(details())
+    code = "GD-NOTHERE" if ward_code == "11002" else request.code
+
+    with pytest.raises(LookupError):
+        await record_visit_scheduled(visit_scheduled(code, ward_code), repository=requests)
+
+    assert requests.requests[request.code] == request
