@@ -10,9 +10,9 @@ from gandan.shared.events import RequestRegistered
 from gandan.shared.messaging import EventPublisher, create_broker
 from gandan.shared.outbox import OutboxRelay, append, pending
 from gandan.shared.settings import ServiceSettings
-from gandan.shared.testing import queued
 from gandan.shared.topology import Topology, declare_topology
 from gandan.system import services as system
+from gandan.testing import queued
 
 from .conftest import request_registered
 

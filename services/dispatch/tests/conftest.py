@@ -23,7 +23,7 @@ from gandan.shared.events import (
     new_event,
     parse_event,
 )
-from gandan.shared.testing import eventually, queued
+from gandan.testing import eventually, queued
 
 _VN_HOLIDAYS = holidays.country_holidays("VN")
 
