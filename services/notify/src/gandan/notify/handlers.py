@@ -11,8 +11,8 @@ from gandan.notify.domain import Contact, Message, visit_messages
 from gandan.notify.repository import MessageStatus, NotifyRepository
 from gandan.shared.clock import utcnow
 from gandan.shared.events import (
-    Channel,
     ContactRegistered,
+    DeliveryChannel,
     Envelope,
     EventData,
     NotificationFailed,
@@ -123,7 +123,7 @@ def _outcome(document: Document, outcome: type[NotificationOutcome], **details: 
         message_id=document["_id"],
         request_code=document["request_code"],
         recipient_role=RecipientRole(document["recipient_role"]),
-        channel=Channel(document["channel"]),
+        channel=DeliveryChannel(document["channel"]),
         template=document["template"],
         **details,
     )
