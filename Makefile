@@ -3,7 +3,7 @@
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test lint uv sync asyncapi
+.PHONY: run test lint imports uv sync asyncapi
 
 uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv \
@@ -22,6 +22,11 @@ lint: sync
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 
+# Each package synced alone into a throwaway environment and all its modules imported:
+# an import its package does not declare fails here.
+imports: uv
+	UV="$(UV)" python3 .ci/imports.py
+
 # Regenerate the public contract: the AsyncAPI document of each service.
 asyncapi: sync
-	$(UV) run --frozen python -m gandan.shared.contract docs/asyncapi
+	$(UV) run --frozen python -m gandan.system.contract docs/asyncapi

@@ -1,1 +1,1 @@
-pytest_plugins = ["gandan.shared.testing"]
+pytest_plugins = ["gandan.testing"]

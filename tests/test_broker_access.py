@@ -21,7 +21,6 @@ from pymongo import MongoClient
 from gandan.dispatch.app import DispatchSettings
 from gandan.dispatch.app import build as build_dispatch
 from gandan.intake.app import IntakeSettings
-from gandan.shared.broker_access import main, remove
 from gandan.shared.clock import utcnow
 from gandan.shared.events import (
     LeaderContact,
@@ -35,9 +34,10 @@ from gandan.shared.events import (
     to_wire,
 )
 from gandan.shared.messaging import REJECTED_REASON_HEADER, EventPublisher, PublishRefused, create_broker
-from gandan.shared.testing import eventually, queued, serving
 from gandan.shared.topology import Topology
 from gandan.system import services as system
+from gandan.system.broker_access import main, remove
+from gandan.testing import eventually, queued, serving
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ from urllib.parse import unquote
 import pytest
 
 from gandan.shared import events
-from gandan.shared.contract import documents
 from gandan.shared.events import personal_mark
 from gandan.shared.spec import ServiceSpec
+from gandan.system.contract import documents
 from gandan.system.services import SERVICES
 
 CONTRACT = Path(__file__).parent.parent / "docs" / "asyncapi"

@@ -19,7 +19,7 @@ from gandan.audit.app import build as build_audit
 from gandan.intake.app import build as build_intake
 from gandan.notify.app import build as build_notify
 from gandan.shared.http import RESPONSE_DEADLINE_SECONDS, RETRY_AFTER_SECONDS, ErrorBody
-from gandan.shared.testing import DatabaseServer, auth, serving
+from gandan.testing import DatabaseServer, auth, serving
 
 WARD = "11002"
 

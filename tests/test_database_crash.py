@@ -33,9 +33,9 @@ from gandan.dispatch.roster import load_roster
 from gandan.shared.clock import LOCAL_TZ, utcnow
 from gandan.shared.events import ProcedureField
 from gandan.shared.mongo import OPERATION_TIMEOUT_MS
-from gandan.shared.testing import DatabaseServer, auth, eventually, free_port
 from gandan.shared.topology import Topology
 from gandan.system.services import names
+from gandan.testing import DatabaseServer, auth, eventually, free_port
 
 REGISTRATIONS = 300
 CONCURRENT = 20

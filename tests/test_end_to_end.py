@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from gandan.shared.clock import LOCAL_TZ, utcnow
-from gandan.shared.testing import auth, eventually, free_port
 from gandan.system.services import SERVICES
+from gandan.testing import auth, eventually, free_port
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def system(service_env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, in
     env = os.environ | service_env | {spec.http_port_variable: str(ports[spec.name]) for spec in SERVICES}
     log = (tmp_path / "system.log").open("w")
     launcher = subprocess.Popen(
-        [sys.executable, "-m", "gandan.shared.launcher", "--data-dir", str(tmp_path / "data")],
+        [sys.executable, "-m", "gandan.system.launcher", "--data-dir", str(tmp_path / "data")],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gandan.shared.testing import eventually, free_port
 from gandan.system import services as system
+from gandan.testing import eventually, free_port
 
 SERVICES = system.names()
 STARTED = re.compile(r"gandan\s+\| (\w+) (?:re)?started, pid (\d+)")
@@ -73,7 +73,7 @@ def launched(service_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[Syst
     log = tmp_path / "system.log"
     with log.open("w") as out:
         launcher = subprocess.Popen(
-            [sys.executable, "-m", "gandan.shared.launcher", "--data-dir", str(tmp_path / "data")],
+            [sys.executable, "-m", "gandan.system.launcher", "--data-dir", str(tmp_path / "data")],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

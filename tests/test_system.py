@@ -59,7 +59,7 @@ def test_a_misfit_system_stops_the_launcher_before_it_starts_anything(tmp_path):
         "from dataclasses import replace\n"
         "import gandan.intake.app as intake\n"
         "intake.SPEC = replace(intake.SPEC, produces=())\n"
-        "from gandan.shared.launcher import main\n"
+        "from gandan.system.launcher import main\n"
         "sys.argv = ['gandan-up', '--data-dir', sys.argv[1]]\n"
         "main()\n"
     )

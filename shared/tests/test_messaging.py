@@ -20,9 +20,9 @@ from gandan.shared.messaging import (
     subscribe,
 )
 from gandan.shared.settings import ServiceSettings
-from gandan.shared.testing import eventually, queued
 from gandan.shared.topology import ALL_EVENTS, Topology, declare_topology
 from gandan.system import services as system
+from gandan.testing import eventually, queued
 
 from .conftest import request_registered
 

@@ -8,7 +8,7 @@ import pytest
 from pymongo.errors import PyMongoError
 
 from gandan.shared.mongo import OPERATION_TIMEOUT_MS, connect
-from gandan.shared.testing import DatabaseServer
+from gandan.testing import DatabaseServer
 
 WRITERS = 8
 

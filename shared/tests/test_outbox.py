@@ -11,9 +11,9 @@ from gandan.shared.events import RequestRegistered
 from gandan.shared.messaging import EventPublisher, create_broker
 from gandan.shared.outbox import Outbox, OutboxRelay, append, pending
 from gandan.shared.settings import ServiceSettings
-from gandan.shared.testing import eventually, queued
 from gandan.shared.topology import Topology, declare_topology
 from gandan.system import services as system
+from gandan.testing import eventually, queued
 
 from .conftest import request_registered
 

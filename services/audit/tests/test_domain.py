@@ -7,9 +7,9 @@ from typing import Any
 
 from gandan.audit.domain import minimised
 from gandan.shared.events import (
-    Channel,
     ContactRegistered,
     Contract,
+    DeliveryChannel,
     HomeAddress,
     NotificationFailed,
     PhoneNumber,
@@ -31,7 +31,7 @@ def failed(reason: str = "provider refused") -> NotificationFailed:
         message_id="m-1",
         request_code="GD-AB12CD3",
         recipient_role=RecipientRole.CITIZEN,
-        channel=Channel.SANDBOX,
+        channel=DeliveryChannel.SANDBOX,
         template="appointment_citizen",
         reason=reason,
         permanent=True,

@@ -21,8 +21,8 @@ from gandan.shared.events import (
     VisitScheduled,
     new_event,
 )
-from gandan.shared.testing import auth, eventually, queued, serving
 from gandan.shared.topology import Topology
+from gandan.testing import auth, eventually, queued, serving
 
 WARD, OTHER_WARD = "11002", "00004"
 CODE = "GD-AB12CD3"

@@ -11,8 +11,8 @@ import pytest
 from gandan.audit.app import build
 from gandan.shared.events import to_wire
 from gandan.shared.messaging import MAX_EVENT_BYTES, REJECTED_REASON_HEADER
-from gandan.shared.testing import eventually, queued, serving
 from gandan.shared.topology import Topology
+from gandan.testing import eventually, queued, serving
 
 from .test_service import one_request, trail_of
 

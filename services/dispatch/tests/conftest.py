@@ -24,7 +24,7 @@ from gandan.shared.events import (
     parse_event,
 )
 from gandan.shared.outbox import Outbox
-from gandan.shared.testing import eventually, queued
+from gandan.testing import eventually, queued
 
 _VN_HOLIDAYS = holidays.country_holidays("VN")
 

@@ -13,8 +13,8 @@ import pytest
 from gandan.dispatch.app import DispatchSettings, build
 from gandan.shared.clock import utcnow
 from gandan.shared.events import VisitScheduled
-from gandan.shared.testing import eventually, queued, serving
 from gandan.shared.topology import Topology
+from gandan.testing import eventually, queued, serving
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 SATURDAY = 5

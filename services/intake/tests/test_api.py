@@ -30,8 +30,8 @@ from gandan.shared.events import (
     new_event,
 )
 from gandan.shared.http import ErrorBody
-from gandan.shared.testing import AUTH_SECRET, PSEUDONYM_KEY, auth, eventually, queued, serving, token
 from gandan.shared.topology import Topology
+from gandan.testing import AUTH_SECRET, PSEUDONYM_KEY, auth, eventually, queued, serving, token
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 WARD = "11002"  # Phường Thạch Khôi

@@ -10,7 +10,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from gandan.intake.app import build
 from gandan.shared.auth import Role, issue_token
-from gandan.shared.testing import AUTH_SECRET, auth, eventually, serving
+from gandan.testing import AUTH_SECRET, auth, eventually, serving
 
 WARD = "11002"
 PATH = "/v1/home-requests"

@@ -17,7 +17,7 @@ from gandan.notify.handlers import (
     remember_contact,
     send_due_messages,
 )
-from gandan.shared.events import Channel, Envelope, parse_event, to_wire
+from gandan.shared.events import DeliveryChannel, Envelope, parse_event, to_wire
 
 from .fakes import FakeMessages
 
@@ -37,7 +37,7 @@ class Wakeable:
 class FailingChannel:
     """An SMS provider that refuses every message, for good or for now."""
 
-    name = Channel.SMS
+    name = DeliveryChannel.SMS
 
     def __init__(self, *, permanent: bool, reason: str = "provider said no") -> None:
         self.permanent, self.reason = permanent, reason
@@ -51,7 +51,7 @@ class FailingChannel:
 class FlakyChannel:
     """Fails temporarily the first time it sees a message, accepts it afterwards."""
 
-    name = Channel.SMS
+    name = DeliveryChannel.SMS
 
     def __init__(self) -> None:
         self.seen: set[str] = set()
@@ -160,7 +160,7 @@ async def test_sending_marks_each_message_sent_with_one_notification_sent_event(
         assert event.data.message_id == message.id
         assert event.data.request_code == "GD-AB12CD3"
         assert event.data.recipient_role == role
-        assert event.data.channel == Channel.SANDBOX
+        assert event.data.channel == DeliveryChannel.SANDBOX
         assert event.data.template == message.template
         assert event.data.provider_message_id == message.provider_message_id
 
@@ -191,7 +191,7 @@ async def test_a_permanent_failure_marks_the_message_failed_with_a_notification_
         assert event.correlation_id == visit.correlation_id
         assert event.data.message_id == message.id
         assert event.data.recipient_role == role
-        assert event.data.channel == Channel.SMS
+        assert event.data.channel == DeliveryChannel.SMS
         assert event.data.reason == "số điện thoại không tồn tại"
         assert event.data.permanent is True
     # Given up for good: never tried again.

@@ -10,7 +10,7 @@ import pytest
 from gandan.notify.domain import Contact, Message, MessageStatus, visit_messages
 from gandan.notify.repository import MongoMessages
 from gandan.shared.clock import utcnow
-from gandan.shared.events import Channel, parse_event
+from gandan.shared.events import DeliveryChannel, parse_event
 from gandan.shared.outbox import Outbox
 
 
@@ -32,7 +32,7 @@ def messages(samples) -> list[Message]:
     _, visit = samples.envelopes()
     contact = Contact(c.request_code, c.name, c.phone, c.address, c.residential_group)
     now = utcnow()
-    return [Message.prepared(visit, d, Channel.SANDBOX, now) for d in visit_messages(visit.data, contact, None)]
+    return [Message.prepared(visit, d, DeliveryChannel.SANDBOX, now) for d in visit_messages(visit.data, contact, None)]
 
 
 async def test_messages_come_back_as_they_were_stored_and_are_stored_once(repository, messages):

@@ -6,8 +6,8 @@ import json
 
 from gandan.notify.app import build
 from gandan.shared.auth import Role
-from gandan.shared.testing import auth, eventually, queued, serving
 from gandan.shared.topology import Topology
+from gandan.testing import auth, eventually, queued, serving
 
 WARD, OTHER_WARD = "11002", "00004"
 

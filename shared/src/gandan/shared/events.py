@@ -121,7 +121,9 @@ class ResultDelivery(StrEnum):
     AT_CENTRE = "at_centre"
 
 
-class Channel(StrEnum):
+class DeliveryChannel(StrEnum):
+    """How a message reaches its recipient."""
+
     SANDBOX = "sandbox"  # development channel: keeps the message, delivers nothing
     SMS = "sms"
     ZALO = "zalo"
@@ -209,7 +211,7 @@ class NotificationOutcome(EventData):
     message_id: str
     request_code: str
     recipient_role: RecipientRole
-    channel: Channel
+    channel: DeliveryChannel
     template: str
 
 

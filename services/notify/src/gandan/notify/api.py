@@ -9,7 +9,7 @@ from pydantic import AwareDatetime, BaseModel
 
 from gandan.notify.domain import Messages, MessageStatus
 from gandan.shared.auth import Credential, Role, require
-from gandan.shared.events import Channel, RecipientRole
+from gandan.shared.events import DeliveryChannel, RecipientRole
 from gandan.shared.http import error_responses
 from gandan.shared.phone import mask, mask_in_text
 
@@ -21,7 +21,7 @@ class MessageView(BaseModel):
     recipient_name: str
     # Masked, in the name and the text too: the list is for following up, not for copying numbers.
     phone: str
-    channel: Channel
+    channel: DeliveryChannel
     template: str
     text: str
     status: MessageStatus

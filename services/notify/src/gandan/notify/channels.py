@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from gandan.shared.events import Channel
+from gandan.shared.events import DeliveryChannel
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class DeliveryFailed(Exception):
 
 
 class MessageChannel(Protocol):
-    name: Channel
+    name: DeliveryChannel
 
     async def send(self, message: Outgoing) -> str:
         """Hand the message to the provider; returns the provider's message id or raises DeliveryFailed."""
@@ -36,7 +36,7 @@ class SandboxChannel:
     The messages themselves stay in notify's database, listed at GET /v1/messages.
     """
 
-    name = Channel.SANDBOX
+    name = DeliveryChannel.SANDBOX
 
     async def send(self, message: Outgoing) -> str:
         return f"sandbox-{message.message_id}"

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from gandan.shared.clock import local
 from gandan.shared.events import (
-    Channel,
+    DeliveryChannel,
     Envelope,
     EventData,
     NotificationFailed,
@@ -140,7 +140,7 @@ class Message:
     recipient_role: RecipientRole
     recipient_name: str
     phone: str
-    channel: Channel
+    channel: DeliveryChannel
     template: str
     text: str
     cause: Cause
@@ -157,7 +157,9 @@ class Message:
     events: list[Envelope[EventData]] = field(default_factory=list, compare=False)
 
     @classmethod
-    def prepared(cls, cause: Envelope[VisitScheduled], draft: Draft, channel: Channel, now: datetime) -> Message:
+    def prepared(
+        cls, cause: Envelope[VisitScheduled], draft: Draft, channel: DeliveryChannel, now: datetime
+    ) -> Message:
         return cls(
             # One message per recipient of this event: a redelivery prepares the same ids.
             id=effect_id(cause.id, draft.recipient_role.value),

@@ -10,7 +10,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from gandan.notify.domain import Cause, Contact, Message, MessageStatus
-from gandan.shared.events import Channel, RecipientRole
+from gandan.shared.events import DeliveryChannel, RecipientRole
 from gandan.shared.idempotency import insert_each_once
 from gandan.shared.mongo import Document
 from gandan.shared.outbox import OUTBOX, Outbox
@@ -90,7 +90,7 @@ def _from_document(document: Document) -> Message:
     values = dict(document)
     values["id"] = values.pop("_id")
     values["recipient_role"] = RecipientRole(values["recipient_role"])
-    values["channel"] = Channel(values["channel"])
+    values["channel"] = DeliveryChannel(values["channel"])
     values["status"] = MessageStatus(values["status"])
     values["cause"] = Cause(**{name: UUID(value) for name, value in values["cause"].items()})
     return Message(**values)

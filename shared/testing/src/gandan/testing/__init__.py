@@ -40,10 +40,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from gandan.shared.auth import Role, issue_token
 from gandan.shared.events import Envelope, to_wire
-from gandan.shared.launcher import reachable
 from gandan.shared.service import Service
 from gandan.shared.topology import Topology
 from gandan.system import services as system
+from gandan.system.launcher import reachable
 
 AUTH_SECRET = "test-only-secret-" + "0123456789" * 4
 PSEUDONYM_KEY = "test-only-pseudonym-key-" + "9876543210" * 4
@@ -95,7 +95,7 @@ def rabbitmq_url() -> Iterator[str]:
     if url := os.environ.get("RABBITMQ_URL"):
         yield url
     elif _docker_engine():
-        from testcontainers.rabbitmq import RabbitMqContainer
+        from testcontainers.community.rabbitmq import RabbitMqContainer
 
         with RabbitMqContainer("rabbitmq:3.13-management") as rabbit:
             yield f"amqp://guest:guest@{rabbit.get_container_host_ip()}:{rabbit.get_exposed_port(5672)}/"
@@ -166,7 +166,7 @@ def mongodb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if url := os.environ.get("MONGODB_URL"):
         yield url
     elif _docker_engine():
-        from testcontainers.mongodb import MongoDbContainer
+        from testcontainers.community.mongodb import MongoDbContainer
 
         with MongoDbContainer("mongo:8") as mongo:
             yield mongo.get_connection_url()

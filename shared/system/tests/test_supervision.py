@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from gandan.shared.launcher import Backoff, Child, supervise
-from gandan.shared.testing import eventually
+from gandan.system.launcher import Backoff, Child, supervise
+from gandan.testing import eventually
 
 DIES_AT_ONCE = [sys.executable, "-c", "raise SystemExit(3)"]
 

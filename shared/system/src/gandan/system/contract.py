@@ -1,6 +1,6 @@
 """The public contract: each service's AsyncAPI document, as FastStream generates it.
 
-`python -m gandan.shared.contract DIR` writes DIR/<service>.json; a test checks the
+`python -m gandan.system.contract DIR` writes DIR/<service>.json; a test checks the
 committed files are current, so a change to an event shows up in review.
 """
 
