@@ -3,7 +3,7 @@
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test lint imports uv sync asyncapi
+.PHONY: run test lint typecheck imports uv sync asyncapi
 
 uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv \
@@ -21,6 +21,10 @@ test: sync
 lint: sync
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
+
+# mypy, strict with the pydantic plugin, over every package and its tests (pyproject.toml [tool.mypy]).
+typecheck: sync
+	$(UV) run --frozen mypy
 
 # Each package synced alone into a throwaway environment and all its modules imported:
 # an import its package does not declare fails here.

@@ -11,6 +11,7 @@ import stat
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import aio_pika
@@ -96,7 +97,7 @@ async def test_intakes_credential_cannot_publish_a_visit_and_still_publishes_its
     access, namespace, rabbitmq_url, service_settings, monkeypatch
 ):
     monkeypatch.setenv("INTAKE_RABBITMQ_URL", access["intake"])
-    settings = IntakeSettings()  # type: ignore[call-arg]
+    settings = IntakeSettings()
     assert settings.rabbitmq_url == access["intake"]  # its own credential, not the shared guest
     topology = Topology(namespace)
     broker = create_broker(settings, "intake")
@@ -150,7 +151,7 @@ async def test_dispatch_with_its_own_credential_books_for_intake_only_and_dead_l
     # A visit smuggled under a routing key intake may publish: the body's type must be its key.
     smuggled = visit_scheduled()
 
-    service, app = build_dispatch(DispatchSettings())  # type: ignore[call-arg]
+    service, app = build_dispatch(DispatchSettings())
     async with serving(service, app):
         connection = await aio_pika.connect(access["intake"])
         async with connection:
@@ -174,6 +175,6 @@ async def test_dispatch_with_its_own_credential_books_for_intake_only_and_dead_l
     reasons = {m.message_id: m.headers[REJECTED_REASON_HEADER] for m in dead}
     assert reasons == {str(forged.id): "wrong_producer", str(smuggled.id): "wrong_route"}
     assert [json.loads(m.body)["data"]["request_code"] for m in booked] == [genuine.data.request_code]
-    with MongoClient(mongodb_url) as client:
+    with MongoClient[dict[str, Any]](mongodb_url) as client:
         visits = client[f"{namespace}_dispatch"]["visits"]
         assert [v["request_code"] for v in visits.find()] == [genuine.data.request_code]

@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import pytest
@@ -20,14 +21,14 @@ def generated() -> dict[str, str]:
     return documents()
 
 
-def _target(document: dict, ref: dict) -> dict:
+def _target(document: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
     node = document
     for part in ref["$ref"].removeprefix("#/").split("/"):
         node = node[unquote(part)]
     return node
 
 
-def _envelopes(document: dict, channel: dict) -> dict[str, str]:
+def _envelopes(document: dict[str, Any], channel: dict[str, Any]) -> dict[str, str]:
     """Each message's payload schema title, by message key."""
     return {
         key: _target(document, _target(document, ref)["payload"])["title"] for key, ref in channel["messages"].items()
@@ -63,7 +64,7 @@ def test_the_contract_shows_every_type_consumed_and_produced_with_its_envelope(s
         for name, channel in document["channels"].items()
         if document["operations"][name]["action"] == "receive"
     }
-    consumed = {}
+    consumed: dict[str, str] = {}
     for channel in received.values():
         consumed |= _envelopes(document, channel)
     assert consumed == {t.event_type: f"Envelope[{t.__name__}]" for t in spec.consumes}

@@ -155,7 +155,7 @@ async def all_ready(urls: dict[str, str]) -> bool:
     return all(a.status_code == 200 for a in answers)
 
 
-async def dead_letters(rabbitmq_url: str, topology: Topology) -> dict[str, int]:
+async def dead_letters(rabbitmq_url: str, topology: Topology) -> dict[str, int | None]:
     connection = await aio_pika.connect(rabbitmq_url)
     async with connection:
         channel = await connection.channel()

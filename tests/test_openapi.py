@@ -4,16 +4,24 @@ and the rules of every field of the form."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 
 from gandan.audit.app import build as build_audit
 from gandan.dispatch.app import build as build_dispatch
 from gandan.intake.app import build as build_intake
 from gandan.notify.app import build as build_notify
+from gandan.shared.service import Service
 
-BUILDERS = {"intake": build_intake, "dispatch": build_dispatch, "notify": build_notify, "audit": build_audit}
+BUILDERS: dict[str, Callable[[], tuple[Service, FastAPI]]] = {
+    "intake": build_intake,
+    "dispatch": build_dispatch,
+    "notify": build_notify,
+    "audit": build_audit,
+}
 ERROR = "#/components/schemas/ErrorBody"
 READY = "#/components/schemas/Readiness"
 

@@ -3,7 +3,15 @@ from uuid import uuid4
 
 import pytest
 
-from gandan.shared.events import Envelope, EventData, RequestRegistered, ResultDelivery, TimeWindow, new_event
+from gandan.shared.events import (
+    Envelope,
+    EventData,
+    ProcedureField,
+    RequestRegistered,
+    ResultDelivery,
+    TimeWindow,
+    new_event,
+)
 
 
 def request_registered(request_code: str = "GD-TEST001") -> Envelope[EventData]:
@@ -13,7 +21,7 @@ def request_registered(request_code: str = "GD-TEST001") -> Envelope[EventData]:
             citizen_ref="c0ffee",
             residential_group="Thanh Xá",
             procedure="Chứng thực bản sao",
-            field="chung_thuc",
+            field=ProcedureField.CHUNG_THUC,
             preferred_date=date(2026, 12, 1),
             time_window=TimeWindow.MORNING,
             result_delivery=ResultDelivery.POST,

@@ -5,8 +5,10 @@ import pytest
 from pydantic import ValidationError
 
 from gandan.shared.events import (
+    DeliveryChannel,
     EventRefused,
     NotificationFailed,
+    RecipientRole,
     RequestRegistered,
     VisitScheduled,
     for_service,
@@ -36,7 +38,7 @@ def test_the_envelope_names_type_version_and_routing(an_event):
 
 def test_events_are_frozen(an_event):
     with pytest.raises(ValidationError):
-        an_event.data.request_code = "other"  # type: ignore[misc]
+        an_event.data.request_code = "other"
 
 
 def test_occurred_at_is_kept_in_utc(an_event):
@@ -123,8 +125,8 @@ def test_a_service_factory_refuses_an_event_another_service_owns():
     data = NotificationFailed(
         message_id="m-1",
         request_code="GD-TEST001",
-        recipient_role="citizen",
-        channel="sms",
+        recipient_role=RecipientRole.CITIZEN,
+        channel=DeliveryChannel.SMS,
         template="t.v1",
         reason="no",
         permanent=True,

@@ -19,7 +19,7 @@ SPEC = ServiceSpec(name="booking", settings=ServiceSettings, produces=(), handle
 
 @pytest.fixture
 def service(service_settings) -> Service:
-    return Service(SPEC, ServiceSettings())  # type: ignore[call-arg]
+    return Service(SPEC, ServiceSettings())
 
 
 def test_a_handler_missing_what_it_needs_stops_the_composition(service):

@@ -17,6 +17,7 @@ from gandan.dispatch.repository import MongoVisits
 from gandan.shared.events import (
     Envelope,
     EventData,
+    ProcedureField,
     RequestRegistered,
     ResultDelivery,
     TimeWindow,
@@ -59,7 +60,7 @@ def request_registered() -> Callable[..., Envelope[EventData]]:
         *,
         preferred_date: date,
         residential_group: str = "Thanh Xá",
-        field: str = "ho_tich",
+        field: ProcedureField = ProcedureField.HO_TICH,
         ward_code: str = "11002",
         time_window: TimeWindow = TimeWindow.MORNING,
     ) -> Envelope[EventData]:

@@ -13,12 +13,12 @@ from gandan.dispatch.domain import (
     ResidentialGroup,
     Roster,
     Slot,
-    TimeWindow,
     UnknownResidentialGroup,
     WorkingCalendar,
     book_visit,
     leader_key,
 )
+from gandan.shared.events import TimeWindow
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 MONDAY = date(2026, 6, 1)  # an ordinary week: no holiday Mon 1 - Fri 5 June 2026

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
+from typing import Any
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
@@ -37,8 +38,7 @@ from .fakes import FakeVisits
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 THACH_KHOI = load_roster("11002")
 GIANG = next(o for o in THACH_KHOI.officers if o.name == "Lê Văn Giang")
-THANH_XA = THACH_KHOI.group("Thanh Xá")
-assert THANH_XA is not None
+THANH_XA = next(g for g in THACH_KHOI.groups if g.name == "Thanh Xá")
 THANH_XA_LEADER_KEYS = {f"{THANH_XA.number}:{le.name}" for le in THANH_XA.leaders}
 LEAD = timedelta(hours=2)
 
@@ -220,7 +220,7 @@ async def test_a_namesake_leader_in_another_ward_does_not_block_the_hour(visits,
 # --- 2. repository -------------------------------------------------------------
 
 
-async def stored_visits(db) -> list[dict]:
+async def stored_visits(db) -> list[dict[str, Any]]:
     return await db["visits"].find().sort("starts_at", 1).to_list()
 
 

@@ -50,7 +50,7 @@ def notify_queue(namespace: str) -> str:
 
 @pytest.fixture
 def dispatch(service_settings):
-    return build(DispatchSettings())  # type: ignore[call-arg]
+    return build(DispatchSettings())
 
 
 @pytest.mark.parametrize("saturday", [a_plain_saturday, a_saturday_before_a_holiday_monday])
@@ -143,7 +143,7 @@ async def test_the_minimum_lead_time_is_read_from_dispatch_min_lead_minutes(
     service_settings, monkeypatch, publish, collect, notify_queue, request_registered
 ):
     monkeypatch.setenv("DISPATCH_MIN_LEAD_MINUTES", str(3 * 24 * 60))
-    dispatch = build(DispatchSettings())  # type: ignore[call-arg]
+    dispatch = build(DispatchSettings())
     published_at = utcnow()
     today_at_the_ward = published_at.astimezone(HCM).date()
 

@@ -3,6 +3,7 @@
 import json
 import re
 from datetime import date, datetime, timedelta
+from typing import Any
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
@@ -34,7 +35,7 @@ CATEGORY = EligibilityCategory.THUONG_BINH
 
 
 def a_request(**changes) -> HomeRequest:
-    values = dict(
+    values: dict[str, Any] = dict(
         code="GD-ABC2345",
         ward_code="11002",
         citizen_ref=citizen_ref(KEY, "11002", PHONE),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from gandan.notify.app import build
 from gandan.shared.auth import Role
@@ -29,7 +30,7 @@ async def test_a_scheduled_visit_is_announced_to_citizen_officer_and_leader(
 
         # The audit queue gets what was published: our two events and notify's three notification.sent.
         audit_queue = Topology(namespace).queue("audit").name
-        seen: list[dict] = []
+        seen: list[dict[str, Any]] = []
 
         async def drained():
             seen.extend(json.loads(m.body) for m in await queued(rabbitmq_url, audit_queue))

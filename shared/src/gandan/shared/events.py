@@ -57,6 +57,12 @@ class Envelope(BaseModel, Generic[D]):
         return value.astimezone(UTC)
 
 
+def envelope_of(contract: type[EventData]) -> type[Envelope[EventData]]:
+    """The envelope model whose `data` is `contract`: validates and documents that type's events."""
+    # Parametrized with a class known at run time only; mypy takes only static types in brackets.
+    return Envelope[contract]  # type: ignore[valid-type]
+
+
 # --- personal data -----------------------------------------------------------
 
 
@@ -83,7 +89,7 @@ def personal(how: Personal, description: str | None = None) -> Any:
 def personal_mark(field: FieldInfo) -> Personal | None:
     # Read on the field itself: an optional one is `Annotated[str | None, personal(...)]`, not `PhoneNumber | None`.
     extra = field.json_schema_extra
-    return Personal(extra[_PERSONAL]) if isinstance(extra, dict) and _PERSONAL in extra else None
+    return Personal(str(extra[_PERSONAL])) if isinstance(extra, dict) and _PERSONAL in extra else None
 
 
 PhoneNumber = Annotated[str, personal(Personal.MASK)]
@@ -241,7 +247,8 @@ EVENT_TYPES: tuple[type[EventData], ...] = (
     NotificationSent,
     NotificationFailed,
 )
-_BY_KEY: dict[tuple[str, int], type[EventData]] = {(t.event_type, t.event_version): t for t in EVENT_TYPES}
+# Keyed by (type, version); looked up with whatever a message carries, so any key may be asked for.
+_BY_KEY: dict[tuple[object, object], type[EventData]] = {(t.event_type, t.event_version): t for t in EVENT_TYPES}
 
 
 def contract_of(event_type: str, version: int) -> type[EventData] | None:
@@ -333,17 +340,17 @@ def parse_event(body: object) -> Envelope[EventData]:
     event_type, version = body.get("type"), body.get("version")
     if not any(t.event_type == event_type for t in EVENT_TYPES):
         raise EventRefused("unknown_type", f"no contract for type {str(event_type)[:100]!r}")
-    model = _BY_KEY.get((event_type, version))  # type: ignore[arg-type]
+    model = _BY_KEY.get((event_type, version))
     if model is None:
         raise EventRefused("unknown_version", f"no contract for {event_type} v{str(version)[:20]}")
     try:
-        envelope = Envelope[model].model_validate(body)  # type: ignore[valid-type]
+        envelope = envelope_of(model).model_validate(body)
     except ValidationError as error:
         in_data = all(e["loc"][:1] == ("data",) for e in error.errors())
         raise EventRefused("invalid_data" if in_data else "not_an_envelope", _summary(error)) from error
     if envelope.producer != model.owner:
         raise EventRefused("wrong_producer", f"{event_type} comes from {model.owner}, not {envelope.producer[:100]!r}")
-    return envelope  # type: ignore[return-value]
+    return envelope
 
 
 def _summary(error: ValidationError) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Request
@@ -103,7 +104,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def error_response(
-    status: int, code: str, message: str, field: str = "", headers: dict[str, str] | None = None
+    status: int, code: str, message: str, field: str = "", headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     body = ErrorBody(errors=[ErrorDetail(field=field, code=code, message=message)])
     return JSONResponse(status_code=status, content=body.model_dump(), headers=headers)

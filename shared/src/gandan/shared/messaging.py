@@ -37,7 +37,7 @@ from faststream.rabbit.annotations import RabbitMessage
 from pamqp.commands import Basic
 from pymongo.errors import ConnectionFailure, PyMongoError
 
-from gandan.shared.events import Envelope, EventData, EventRefused, parse_event, to_wire
+from gandan.shared.events import Envelope, EventData, EventRefused, envelope_of, parse_event, to_wire
 from gandan.shared.logs import correlation, log_fields
 from gandan.shared.settings import ServiceSettings
 from gandan.shared.topology import ALL_EVENTS, Topology, bindings
@@ -120,7 +120,7 @@ class EventPublisher:
                 timeout=PUBLISH_TIMEOUT_SECONDS,
                 title=f"{event.event_type}:publish",
                 description=(event.__doc__ or "").strip(),
-                schema=Envelope[event],  # type: ignore[valid-type]
+                schema=envelope_of(event),
             )
             for event in produces
         }

@@ -12,7 +12,7 @@ import asyncio
 import inspect
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any, Literal
@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from faststream.specification import AsyncAPI
 from pydantic import BaseModel, Field
 
-from gandan.shared.events import Envelope
+from gandan.shared.events import envelope_of
 from gandan.shared.http import install_error_handlers
 from gandan.shared.logs import configure_logging, log_fields
 from gandan.shared.messaging import EventHandler, EventPublisher, create_broker, subscribe
@@ -36,7 +36,8 @@ from gandan.shared.topology import Topology, declare_topology
 
 logger = logging.getLogger(__name__)
 
-Hook = Callable[[], Awaitable[None]]
+# A coroutine function: a worker's runs as a task.
+Hook = Callable[[], Coroutine[Any, Any, None]]
 STOP_WORKERS_SECONDS = 10.0
 
 
@@ -192,7 +193,7 @@ def _document_consumed(document: dict[str, Any], channel: str, spec: ServiceSpec
         schemas.pop(stale["payload"]["$ref"].rsplit("/", 1)[1], None)
     listed: dict[str, Any] = {}
     for event in spec.consumes:
-        envelope = Envelope[event].model_json_schema(ref_template="#/components/schemas/{model}")  # type: ignore[valid-type]
+        envelope = envelope_of(event).model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(envelope.pop("$defs", {}))
         schemas[envelope["title"]] = envelope
         key = f"{channel}:{event.event_type}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from vietnam_provinces import Ward
+from vietnam_provinces import Ward, WardCode
 
 
 @cache
@@ -13,6 +13,6 @@ def ward_name(ward_code: str) -> str | None:
     if len(ward_code) != 5 or not ward_code.isdigit():
         return None
     try:
-        return Ward.from_code(int(ward_code)).name
-    except (ValueError, KeyError):
+        return Ward.from_code(WardCode(int(ward_code))).name
+    except ValueError:  # not a code in the list
         return None

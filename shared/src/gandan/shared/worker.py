@@ -5,8 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 logger = logging.getLogger(__name__)
+
+
+class Wakeable(Protocol):
+    """What a handler needs of a worker: to wake it when it stored new work for it."""
+
+    def wake(self) -> None: ...
 
 
 class PollingWorker:

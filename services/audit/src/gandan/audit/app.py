@@ -25,7 +25,7 @@ SPEC = ServiceSpec(name="audit", settings=AuditSettings, produces=(), handlers={
 
 
 def build(settings: AuditSettings | None = None) -> tuple[Service, FastAPI]:
-    settings = settings or AuditSettings()  # type: ignore[call-arg]
+    settings = settings or AuditSettings()
     service = Service(SPEC, settings)
     repository = MongoEvidenceLog(service.database)
     service.on_startup(repository.ensure_indexes)

@@ -39,7 +39,7 @@ SPEC = ServiceSpec(
 
 
 def build(settings: DispatchSettings | None = None) -> tuple[Service, FastAPI]:
-    settings = settings or DispatchSettings()  # type: ignore[call-arg]
+    settings = settings or DispatchSettings()
     service = Service(SPEC, settings)
     repository = MongoVisits(service.database, service.outbox())
     service.on_startup(repository.ensure_indexes)

@@ -32,7 +32,7 @@ SPEC = ServiceSpec(
 
 
 def build(settings: IntakeSettings | None = None) -> tuple[Service, FastAPI]:
-    settings = settings or IntakeSettings()  # type: ignore[call-arg]
+    settings = settings or IntakeSettings()
     service = Service(SPEC, settings)
     repository = MongoHomeRequests(service.outbox())
     service.on_startup(repository.ensure_indexes)

@@ -33,7 +33,7 @@ def main() -> None:
     except InvalidPhone:
         parser.error(f"{args.phone} is not a Vietnamese mobile number")
     try:
-        settings = IntakeSettings()  # type: ignore[call-arg]
+        settings = IntakeSettings()
     except ValidationError as error:
         parser.error(f"GANDAN_AUTH_SECRET and INTAKE_PSEUDONYM_KEY must be set: {error}")
     reference = citizen_ref(settings.pseudonym_key.get_secret_value().encode(), args.ward, phone)

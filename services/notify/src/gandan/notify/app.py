@@ -33,7 +33,7 @@ SPEC = ServiceSpec(
 
 
 def build(settings: NotifySettings | None = None) -> tuple[Service, FastAPI]:
-    settings = settings or NotifySettings()  # type: ignore[call-arg]
+    settings = settings or NotifySettings()
     service = Service(SPEC, settings)
     repository = MongoMessages(service.database, service.outbox())
     service.on_startup(repository.ensure_indexes)

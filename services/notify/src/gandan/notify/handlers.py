@@ -11,7 +11,7 @@ from gandan.shared.events import ContactRegistered, Envelope, VisitScheduled
 from gandan.shared.logs import log_fields
 from gandan.shared.messaging import NotYet
 from gandan.shared.wards import ward_name
-from gandan.shared.worker import PollingWorker
+from gandan.shared.worker import Wakeable
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ async def remember_contact(event: Envelope[ContactRegistered], *, repository: Me
 
 
 async def prepare_visit_messages(
-    event: Envelope[VisitScheduled], *, repository: Messages, channel: MessageChannel, sender: PollingWorker
+    event: Envelope[VisitScheduled], *, repository: Messages, channel: MessageChannel, sender: Wakeable
 ) -> None:
     contact = await repository.contact(event.data.request_code)
     if contact is None:

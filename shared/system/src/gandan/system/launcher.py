@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -100,7 +100,7 @@ def reachable(host: str, port: int) -> bool:
         return False
 
 
-def _wait_until(check, seconds: float) -> bool:  # type: ignore[no-untyped-def]
+def _wait_until(check: Callable[[], bool], seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if check():
@@ -231,9 +231,10 @@ async def _stop(source: str, process: asyncio.subprocess.Process) -> None:
 def _ready(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=2) as answer:
-            return answer.status == 200
+            status: int = answer.status
     except OSError:
         return False
+    return status == 200
 
 
 async def _all_ready(ports: list[int], seconds: float) -> bool:

@@ -17,6 +17,8 @@ from gandan.notify.app import SPEC as NOTIFY
 from gandan.shared.spec import ServiceSpec, check_system
 from gandan.shared.topology import Topology, declare_topology
 
+__all__ = ["AUDIT", "DISPATCH", "INTAKE", "NOTIFY", "SERVICES", "declare", "names", "subscriptions"]
+
 SERVICES: tuple[ServiceSpec, ...] = (INTAKE, DISPATCH, NOTIFY, AUDIT)
 check_system(SERVICES)
 

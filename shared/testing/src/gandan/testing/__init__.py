@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import aio_pika
 import httpx
@@ -203,7 +203,7 @@ async def namespace(rabbitmq_url: str, mongodb_url: str) -> AsyncIterator[str]:
             await channel.queue_delete(queue)
         for exchange in topology.exchange_names():
             await channel.exchange_delete(exchange)
-    with MongoClient(mongodb_url) as client:
+    with MongoClient[dict[str, Any]](mongodb_url) as client:
         for spec in system.SERVICES:
             client.drop_database(spec.database(name))
 
@@ -269,9 +269,9 @@ async def publish(namespace: str, rabbitmq_url: str) -> AsyncIterator[Callable[.
     channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
 
     async def send(body: Envelope[Any] | dict[str, Any] | bytes, routing_key: str | None = None) -> None:
-        ids: dict[str, str] = {}
+        message_id = correlation_id = None
         if isinstance(body, Envelope):
-            ids = {"message_id": str(body.id), "correlation_id": str(body.correlation_id)}
+            message_id, correlation_id = str(body.id), str(body.correlation_id)
             body = to_wire(body)
         if isinstance(body, dict):
             routing_key = routing_key or body["type"]
@@ -281,7 +281,11 @@ async def publish(namespace: str, rabbitmq_url: str) -> AsyncIterator[Callable[.
         # Looked up when sending: the exchange is declared by the service the test starts.
         exchange = await channel.get_exchange(Topology(namespace).events.name, ensure=True)
         message = aio_pika.Message(
-            body, content_type="application/json", delivery_mode=aio_pika.DeliveryMode.PERSISTENT, **ids
+            body,
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=message_id,
+            correlation_id=correlation_id,
         )
         await exchange.publish(message, routing_key=routing_key, mandatory=True)
 
@@ -303,6 +307,13 @@ async def service_database(
         await client.close()
 
 
+# Without `done`, the result returned is true: a probe that answers None until it is ready gives no None.
+@overload
+async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float = ..., what: str = ...) -> T: ...
+@overload
+async def eventually(
+    probe: Callable[[], Awaitable[T]], done: Callable[[T], object], timeout: float = ..., what: str = ...
+) -> T: ...
 async def eventually(
     probe: Callable[[], Awaitable[T]],
     done: Callable[[T], object] = bool,
