@@ -21,6 +21,7 @@ from gandan.testing.factories import (
     notification_sent,
     one_request,
     request_registered,
+    with_data,
 )
 
 T0 = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
@@ -181,12 +182,8 @@ async def test_a_phone_typed_into_a_name_or_procedure_is_masked_in_storage_and_o
     service_settings, publish, audit_db
 ):
     request, contact, _ = one_request()
-    contact = contact.model_copy(
-        update={"data": contact.data.model_copy(update={"name": "Nguyễn Thị Lan, con gái 0987 654 321"})}
-    )
-    request = request.model_copy(
-        update={"data": request.data.model_copy(update={"procedure": "Đăng ký khai tử (gọi 0912.345.678)"})}
-    )
+    contact = with_data(contact, name="Nguyễn Thị Lan, con gái 0987 654 321")
+    request = with_data(request, procedure="Đăng ký khai tử (gọi 0912.345.678)")
     service, app = build()
 
     async with serving(service, app) as client:

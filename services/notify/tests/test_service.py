@@ -8,7 +8,7 @@ from gandan.notify.app import build
 from gandan.shared.auth import Role
 from gandan.shared.topology import Topology
 from gandan.testing import auth, eventually, queued, serving
-from gandan.testing.factories import OTHER_WARD, WARD, one_request
+from gandan.testing.factories import OTHER_WARD, WARD, one_request, with_data
 
 
 def listing(client):
@@ -20,6 +20,13 @@ def listing(client):
     return listed
 
 
+async def announced(client, publish, *events) -> list[dict]:
+    """Publish the events in this order; the three messages of the visit once they are sent."""
+    for event in events:
+        await publish(event)
+    return await eventually(listing(client), lambda ms: len(ms) == 3 and all(m["status"] == "sent" for m in ms))
+
+
 async def test_a_scheduled_visit_is_announced_to_citizen_officer_and_leader(
     service_settings, namespace, rabbitmq_url, publish
 ):
@@ -27,10 +34,7 @@ async def test_a_scheduled_visit_is_announced_to_citizen_officer_and_leader(
     service, app = build()
 
     async with serving(service, app) as client:
-        await publish(contact)
-        await publish(visit)
-
-        messages = await eventually(listing(client), lambda ms: len(ms) == 3 and all(m["status"] == "sent" for m in ms))
+        messages = await announced(client, publish, contact, visit)
 
         # The audit queue gets what was published: our two events and notify's three notification.sent.
         audit_queue = Topology(namespace).queue("audit").name
@@ -100,10 +104,7 @@ async def test_a_visit_that_arrives_before_its_contact_is_announced_once_the_con
     service, app = build()
 
     async with serving(service, app) as client:
-        await publish(visit)
-        await publish(contact)
-
-        messages = await eventually(listing(client), lambda ms: len(ms) == 3 and all(m["status"] == "sent" for m in ms))
+        messages = await announced(client, publish, visit, contact)
 
     # The contact that came second is the one the messages were written with.
     citizen = next(m for m in messages if m["recipient_role"] == "citizen")
@@ -113,16 +114,11 @@ async def test_a_visit_that_arrives_before_its_contact_is_announced_once_the_con
 
 async def test_a_phone_typed_into_a_name_is_masked_in_the_message_list(service_settings, publish):
     _, contact, visit = one_request()
-    contact = contact.model_copy(
-        update={"data": contact.data.model_copy(update={"name": "Nguyễn Thị Lan (con trai 0987 654 321)"})}
-    )
+    contact = with_data(contact, name="Nguyễn Thị Lan (con trai 0987 654 321)")
     service, app = build()
 
     async with serving(service, app) as client:
-        await publish(contact)
-        await publish(visit)
-
-        messages = await eventually(listing(client), lambda ms: len(ms) == 3)
+        messages = await announced(client, publish, contact, visit)
 
     citizen = next(m for m in messages if m["recipient_role"] == "citizen")
     assert citizen["recipient_name"] == "Nguyễn Thị Lan (con trai 098****321)"

@@ -130,6 +130,11 @@ def envelope(
     )
 
 
+def with_data(event: Envelope[EventData], **changes: Any) -> Envelope[EventData]:
+    """The same event (the same id) with some of its data changed."""
+    return event.model_copy(update={"data": event.data.model_copy(update=changes)})
+
+
 class OneRequest(NamedTuple):
     """The events of one request: intake announces it, dispatch books its visit."""
 
@@ -138,9 +143,7 @@ class OneRequest(NamedTuple):
     visit: Envelope[EventData]
 
 
-def one_request(
-    *, ward_code: str = WARD, request_code: str = REQUEST_CODE, at: datetime | None = None
-) -> OneRequest:
+def one_request(*, ward_code: str = WARD, request_code: str = REQUEST_CODE, at: datetime | None = None) -> OneRequest:
     """request.registered and contact.registered at `at` (and a second later), the visit five minutes after."""
     at = at or utcnow()
     correlation_id = uuid4()
