@@ -9,10 +9,8 @@ import asyncio
 import json
 import stat
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
 
 import aio_pika
 import pytest
@@ -22,23 +20,13 @@ from pymongo import MongoClient
 from gandan.dispatch.app import DispatchSettings
 from gandan.dispatch.app import build as build_dispatch
 from gandan.intake.app import IntakeSettings
-from gandan.shared.clock import utcnow
-from gandan.shared.events import (
-    LeaderContact,
-    ProcedureField,
-    RequestRegistered,
-    ResultDelivery,
-    StaffContact,
-    TimeWindow,
-    VisitScheduled,
-    new_event,
-    to_wire,
-)
+from gandan.shared.events import Envelope, RequestRegistered, VisitScheduled, to_wire
 from gandan.shared.messaging import REJECTED_REASON_HEADER, EventPublisher, PublishRefused, create_broker
 from gandan.shared.topology import Topology
 from gandan.system import services as system
 from gandan.system.broker_access import main, remove
 from gandan.testing import eventually, queued, serving
+from gandan.testing.factories import a_request_code, envelope, request_registered, visit_scheduled
 
 
 @pytest.fixture
@@ -55,42 +43,8 @@ async def access(namespace: str, rabbitmq_url: str, tmp_path: Path, monkeypatch)
         await asyncio.to_thread(remove, namespace)
 
 
-def request_registered(producer: str = "intake", preferred: date | None = None):
-    return new_event(
-        RequestRegistered(
-            request_code=f"GD-{uuid4().hex[:7].upper()}",
-            citizen_ref=uuid4().hex,
-            residential_group="Thanh Xá",
-            procedure="Đăng ký khai sinh",
-            field=ProcedureField.HO_TICH,
-            preferred_date=preferred or date.today() + timedelta(days=30),
-            time_window=TimeWindow.MORNING,
-            result_delivery=ResultDelivery.POST,
-        ),
-        ward_code="11002",
-        producer=producer,
-        correlation_id=uuid4(),
-    )
-
-
-def visit_scheduled():
-    starts_at = utcnow() + timedelta(days=30)
-    return new_event(
-        VisitScheduled(
-            request_code="GD-AAAAAAA",
-            visit_id=str(uuid4()),
-            starts_at=starts_at,
-            ends_at=starts_at + timedelta(hours=1),
-            residential_group="Thanh Xá",
-            procedure="Đăng ký khai sinh",
-            field=ProcedureField.HO_TICH,
-            officer=StaffContact(staff_id="tk-03", name="Lê Văn Giang", phone="0983111222"),
-            leader=LeaderContact(name="Đông Đức Hợp", roles=("to_truong",), phone="0978333444"),
-        ),
-        ward_code="11002",
-        producer="dispatch",
-        correlation_id=uuid4(),
-    )
+def a_request() -> Envelope[RequestRegistered]:
+    return envelope(request_registered(request_code=a_request_code()))
 
 
 async def test_intakes_credential_cannot_publish_a_visit_and_still_publishes_its_own_events(
@@ -106,8 +60,8 @@ async def test_intakes_credential_cannot_publish_a_visit_and_still_publishes_its
     await broker.connect()
     try:
         with pytest.raises(PublishRefused):
-            await publisher.publish(visit_scheduled())
-        request = request_registered()
+            await publisher.publish(envelope(visit_scheduled()))
+        request = a_request()
 
         async def publish_own() -> bool:
             try:
@@ -146,10 +100,10 @@ async def test_dispatch_with_its_own_credential_books_for_intake_only_and_dead_l
 ):
     monkeypatch.setenv("DISPATCH_RABBITMQ_URL", access["dispatch"])
     topology = Topology(namespace)
-    genuine = request_registered()
-    forged = request_registered(producer="notify")
+    genuine = a_request()
+    forged = a_request().model_copy(update={"producer": "notify"})
     # A visit smuggled under a routing key intake may publish: the body's type must be its key.
-    smuggled = visit_scheduled()
+    smuggled = envelope(visit_scheduled())
 
     service, app = build_dispatch(DispatchSettings())
     async with serving(service, app):

@@ -9,8 +9,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -20,24 +18,9 @@ from gandan.intake.app import build as build_intake
 from gandan.notify.app import build as build_notify
 from gandan.shared.http import RESPONSE_DEADLINE_SECONDS, RETRY_AFTER_SECONDS, ErrorBody
 from gandan.testing import DatabaseServer, auth, serving
+from gandan.testing.factories import home_request_form as form
 
 WARD = "11002"
-
-
-def form() -> dict[str, str]:
-    return {
-        "name": "Nguyễn Văn An",
-        "phone": "0912345678",
-        "ward_code": WARD,
-        "residential_group": "Thanh Xá",
-        "address": "Số 12 ngõ 3, tổ dân phố Thanh Xá",
-        "category": "thuong_binh",
-        "procedure": "Cấp bản sao trích lục khai sinh",
-        "field": "ho_tich",
-        "preferred_date": (datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date() + timedelta(days=4)).isoformat(),
-        "time_window": "morning",
-        "result_delivery": "post",
-    }
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +29,12 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from gandan.dispatch.roster import load_roster
-from gandan.shared.clock import LOCAL_TZ, utcnow
 from gandan.shared.events import ProcedureField
 from gandan.shared.mongo import OPERATION_TIMEOUT_MS
 from gandan.shared.topology import Topology
 from gandan.system.services import names
 from gandan.testing import DatabaseServer, auth, eventually, free_port
+from gandan.testing.factories import home_request_form, in_days
 
 REGISTRATIONS = 300
 CONCURRENT = 20
@@ -75,22 +74,18 @@ def system(service_env: dict[str, str], database_server: DatabaseServer, tmp_pat
 def registrations() -> list[dict[str, Any]]:
     """Spread over the ward's residential groups, fields, dates and windows, so most can be booked."""
     groups = [group.name for group in load_roster(WARD).groups]
-    today = utcnow().astimezone(LOCAL_TZ).date()
     fields = itertools.cycle(ProcedureField)
     return [
-        {
-            "name": "Nguyễn Văn An",
-            "phone": f"091{number:07d}",
-            "ward_code": WARD,
-            "residential_group": groups[number % len(groups)],
-            "address": f"Số {number + 1}, tổ dân phố {groups[number % len(groups)]}",
-            "category": "nguoi_gia_yeu_co_don",
-            "procedure": "Chứng thực bản sao từ bản chính",
-            "field": next(fields).value,
-            "preferred_date": (today + timedelta(days=2 + number % 45)).isoformat(),
-            "time_window": ("morning", "afternoon")[number % 2],
-            "result_delivery": "post",
-        }
+        home_request_form(
+            phone=f"091{number:07d}",
+            residential_group=groups[number % len(groups)],
+            address=f"Số {number + 1}, tổ dân phố {groups[number % len(groups)]}",
+            category="nguoi_gia_yeu_co_don",
+            procedure="Chứng thực bản sao từ bản chính",
+            field=next(fields).value,
+            preferred_date=in_days(2 + number % 45).isoformat(),
+            time_window=("morning", "afternoon")[number % 2],
+        )
         for number in range(REGISTRATIONS)
     ]
 

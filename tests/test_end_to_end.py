@@ -1,10 +1,7 @@
 """One home-service request travels intake → dispatch → notify → audit, on the real broker
 and database, with the four services as separate processes started the way `gandan-up` does."""
 
-import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -14,21 +11,13 @@ import httpx
 import pytest
 
 from gandan.shared.clock import LOCAL_TZ, utcnow
-from gandan.system.services import SERVICES
-from gandan.testing import auth, eventually, free_port
+from gandan.testing import auth, eventually, launch
+from gandan.testing.factories import home_request_form
 
 
 @pytest.fixture
 def system(service_env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, int]]:
-    ports = {spec.name: free_port() for spec in SERVICES}
-    env = os.environ | service_env | {spec.http_port_variable: str(ports[spec.name]) for spec in SERVICES}
-    log = (tmp_path / "system.log").open("w")
-    launcher = subprocess.Popen(
-        [sys.executable, "-m", "gandan.system.launcher", "--data-dir", str(tmp_path / "data")],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    ports, launcher = launch(service_env, tmp_path)
     try:
         yield ports
     finally:
@@ -37,7 +26,6 @@ def system(service_env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, in
             code = launcher.wait(60)
         finally:
             launcher.kill()
-            log.close()
         output = (tmp_path / "system.log").read_text()
         assert code == 0, output[-4000:]
         assert "stopped" in output
@@ -70,19 +58,17 @@ async def test_a_home_request_becomes_a_visit_three_messages_and_its_evidence(sy
         answer = await client.post(
             f"{url['intake']}/v1/home-requests",
             headers=staff,
-            json={
-                "name": "Nguyễn Thị Hoa",
-                "phone": "0912 345 678",
-                "ward_code": "11002",
-                "residential_group": "Qua Bộ",
-                "address": "Số 5, Qua Bộ, phường Thạch Khôi",
-                "category": "nguoi_gia_yeu_co_don",
-                "procedure": "Chứng thực bản sao từ bản chính",
-                "field": "chung_thuc",
-                "preferred_date": preferred.isoformat(),
-                "time_window": "afternoon",
-                "result_delivery": "post",
-            },
+            json=home_request_form(
+                name="Nguyễn Thị Hoa",
+                phone="0912 345 678",
+                residential_group="Qua Bộ",
+                address="Số 5, Qua Bộ, phường Thạch Khôi",
+                category="nguoi_gia_yeu_co_don",
+                procedure="Chứng thực bản sao từ bản chính",
+                field="chung_thuc",
+                preferred_date=preferred.isoformat(),
+                time_window="afternoon",
+            ),
         )
         assert answer.status_code == 202, answer.text
         code = answer.json()["request_code"]

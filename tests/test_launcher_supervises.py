@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -17,7 +16,7 @@ import httpx
 import pytest
 
 from gandan.system import services as system
-from gandan.testing import eventually, free_port
+from gandan.testing import eventually, launch
 
 SERVICES = system.names()
 STARTED = re.compile(r"gandan\s+\| (\w+) (?:re)?started, pid (\d+)")
@@ -67,17 +66,8 @@ def alive(pid: int) -> bool:
 @pytest.fixture
 def launched(service_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[System, subprocess.Popen[bytes]]]:
     """The launcher as `make run` starts it, with its embedded database (no MONGODB_URL)."""
-    ports = {spec.name: free_port() for spec in system.SERVICES}
-    env = os.environ | service_env | {spec.http_port_variable: str(ports[spec.name]) for spec in system.SERVICES}
-    env = {k: v for k, v in env.items() if k != "MONGODB_URL"} | {"GANDAN_EMBEDDED_MONGO_PORT": str(free_port())}
+    ports, launcher = launch(service_env, tmp_path, embedded_database=True)
     log = tmp_path / "system.log"
-    with log.open("w") as out:
-        launcher = subprocess.Popen(
-            [sys.executable, "-m", "gandan.system.launcher", "--data-dir", str(tmp_path / "data")],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
     try:
         yield System(ports, log), launcher
     finally:

@@ -5,24 +5,21 @@ import pytest
 from pydantic import ValidationError
 
 from gandan.shared.events import (
-    DeliveryChannel,
     EventRefused,
-    NotificationFailed,
-    RecipientRole,
     RequestRegistered,
-    VisitScheduled,
     for_service,
     owned_by,
     parse_event,
     to_wire,
 )
+from gandan.testing.factories import REQUEST_CODE, notification_failed, visit_scheduled
 
 
 def test_an_event_survives_the_wire_unchanged(an_event):
     parsed = parse_event(to_wire(an_event))
     assert parsed == an_event
     assert isinstance(parsed.data, RequestRegistered)
-    assert to_wire(an_event)["data"]["request_code"] == "GD-TEST001"
+    assert to_wire(an_event)["data"]["request_code"] == REQUEST_CODE
 
 
 def test_the_envelope_names_type_version_and_routing(an_event):
@@ -92,19 +89,7 @@ def test_each_type_has_one_owner():
 
 
 def test_a_caused_event_keeps_ward_and_correlation_and_names_its_cause(an_event):
-    visit = VisitScheduled.model_validate(
-        {
-            "request_code": "GD-TEST001",
-            "visit_id": "v1",
-            "starts_at": "2026-12-01T01:00:00Z",
-            "ends_at": "2026-12-01T02:00:00Z",
-            "residential_group": "Thanh Xá",
-            "procedure": "Chứng thực bản sao",
-            "field": "chung_thuc",
-            "officer": {"staff_id": "tk-03", "name": "Lê Văn Giang", "phone": "0900000001"},
-            "leader": {"name": "Đông Đức Hợp", "roles": ["to_truong"], "phone": "0900000002"},
-        }
-    )
+    visit = visit_scheduled()
     effect = for_service("dispatch").caused_by(an_event, visit)
     assert effect.producer == "dispatch"
     assert effect.correlation_id == an_event.correlation_id
@@ -122,14 +107,6 @@ def test_the_clock_keeps_what_a_stored_date_keeps():
 
 
 def test_a_service_factory_refuses_an_event_another_service_owns():
-    data = NotificationFailed(
-        message_id="m-1",
-        request_code="GD-TEST001",
-        recipient_role=RecipientRole.CITIZEN,
-        channel=DeliveryChannel.SMS,
-        template="t.v1",
-        reason="no",
-        permanent=True,
-    )
+    data = notification_failed()
     with pytest.raises(ValueError, match="notify owns it"):
         for_service("dispatch").new(data, ward_code="11002", correlation_id=uuid4())

@@ -10,7 +10,7 @@ from aio_pika.exceptions import DeliveryError
 from faststream.rabbit import RabbitBroker
 from pymongo.errors import AutoReconnect
 
-from gandan.shared.events import RequestRegistered, to_wire
+from gandan.shared.events import Envelope, EventData, RequestRegistered, to_wire
 from gandan.shared.messaging import (
     REJECTED_DETAIL_HEADER,
     REJECTED_REASON_HEADER,
@@ -23,8 +23,7 @@ from gandan.shared.settings import ServiceSettings
 from gandan.shared.topology import ALL_EVENTS, Topology, declare_topology
 from gandan.system import services as system
 from gandan.testing import eventually, queued
-
-from .conftest import request_registered
+from gandan.testing.factories import envelope, request_registered
 
 
 @pytest.fixture
@@ -40,11 +39,33 @@ async def start(broker: RabbitBroker, topology: Topology) -> None:
     await broker.start()
 
 
+async def one_event_for_audit(broker: RabbitBroker, topology: Topology, handler, **limits: int) -> Envelope[EventData]:
+    """audit consumes every event with `handler`; one event is published. Returns it."""
+    subscribe(broker, topology, "audit", {ALL_EVENTS: handler}, **limits)
+    publisher = EventPublisher(broker, topology, [RequestRegistered])
+    await start(broker, topology)
+    event = envelope(request_registered())
+    await publisher.publish(event)
+    return event
+
+
+async def dispatch_handling(broker: RabbitBroker, topology: Topology) -> list[str]:
+    """dispatch consumes request.registered; returns the ids of the events it handled, as they come."""
+    handled: list[str] = []
+
+    async def handler(event) -> None:
+        handled.append(str(event.id))
+
+    subscribe(broker, topology, "dispatch", {"request.registered": handler}, max_attempts=3, max_wait_seconds=60)
+    await start(broker, topology)
+    return handled
+
+
 async def test_an_event_reaches_every_queue_bound_to_its_type(broker, namespace, rabbitmq_url):
     topology = Topology(namespace)
     publisher = EventPublisher(broker, topology, [RequestRegistered])
     await start(broker, topology)
-    event = request_registered()
+    event = envelope(request_registered())
     await publisher.publish(event)
 
     for service in ("dispatch", "audit"):
@@ -61,7 +82,7 @@ async def test_an_event_no_queue_takes_is_an_error_not_a_silent_loss(broker, nam
     await broker.connect()
     await broker.declare_exchange(topology.events)  # the exchange, but no queue bound to it
     with pytest.raises(DeliveryError):
-        await publisher.publish(request_registered())
+        await publisher.publish(envelope(request_registered()))
 
 
 async def test_an_event_that_keeps_failing_is_tried_then_dead_lettered(broker, namespace, rabbitmq_url):
@@ -72,11 +93,7 @@ async def test_an_event_that_keeps_failing_is_tried_then_dead_lettered(broker, n
         attempts.append(str(event.id))
         raise RuntimeError("the database is away")
 
-    subscribe(broker, topology, "audit", {ALL_EVENTS: always_fails}, max_attempts=3, max_wait_seconds=60)
-    publisher = EventPublisher(broker, topology, [RequestRegistered])
-    await start(broker, topology)
-    event = request_registered()
-    await publisher.publish(event)
+    event = await one_event_for_audit(broker, topology, always_fails, max_attempts=3, max_wait_seconds=60)
 
     dead = await eventually(
         lambda: queued(rabbitmq_url, topology.dead_letter_queue("audit").name), timeout=15, what="a dead letter"
@@ -98,11 +115,7 @@ async def test_an_event_that_fails_once_is_handled_on_the_next_attempt(broker, n
             raise RuntimeError("passing outage")
         handled.append(str(event.id))
 
-    subscribe(broker, topology, "audit", {ALL_EVENTS: fails_first_time}, max_attempts=3, max_wait_seconds=60)
-    publisher = EventPublisher(broker, topology, [RequestRegistered])
-    await start(broker, topology)
-    event = request_registered()
-    await publisher.publish(event)
+    event = await one_event_for_audit(broker, topology, fails_first_time, max_attempts=3, max_wait_seconds=60)
 
     async def handled_so_far() -> list[str]:
         return handled
@@ -123,11 +136,7 @@ async def test_an_event_that_waits_for_an_earlier_one_uses_up_no_attempt(broker,
         if len(calls) <= 4:  # more times than the attempts allow
             raise NotYet("the contact has not arrived yet")
 
-    subscribe(broker, topology, "audit", {ALL_EVENTS: needs_an_earlier_event}, max_attempts=2, max_wait_seconds=60)
-    publisher = EventPublisher(broker, topology, [RequestRegistered])
-    await start(broker, topology)
-    event = request_registered()
-    await publisher.publish(event)
+    event = await one_event_for_audit(broker, topology, needs_an_earlier_event, max_attempts=2, max_wait_seconds=60)
 
     async def calls_so_far() -> list[str]:
         return calls
@@ -148,10 +157,7 @@ async def test_a_database_outage_longer_than_the_wait_dead_letters_the_event_wit
         calls.append(str(event.id))
         raise AutoReconnect("connection refused")
 
-    subscribe(broker, topology, "audit", {ALL_EVENTS: database_away}, max_attempts=1, max_wait_seconds=1)
-    publisher = EventPublisher(broker, topology, [RequestRegistered])
-    await start(broker, topology)
-    await publisher.publish(request_registered())
+    await one_event_for_audit(broker, topology, database_away, max_attempts=1, max_wait_seconds=1)
 
     dead = await eventually(
         lambda: queued(rabbitmq_url, topology.dead_letter_queue("audit").name), timeout=15, what="a dead letter"
@@ -176,14 +182,8 @@ async def test_a_message_that_is_not_an_event_goes_straight_to_the_dead_letters_
     body, reason, broker, namespace, rabbitmq_url, publish
 ):
     topology = Topology(namespace)
-    handled: list[str] = []
-
-    async def handler(event) -> None:
-        handled.append(str(event.id))
-
-    subscribe(broker, topology, "dispatch", {"request.registered": handler}, max_attempts=3, max_wait_seconds=60)
-    await start(broker, topology)
-    event = request_registered()
+    handled = await dispatch_handling(broker, topology)
+    event = envelope(request_registered())
     for _ in range(3):  # more than one, so a stuck message would show
         await publish(body, routing_key="request.registered")
     await publish(event)
@@ -203,14 +203,8 @@ async def test_a_message_that_is_not_an_event_goes_straight_to_the_dead_letters_
 async def test_an_event_put_straight_into_a_queue_is_not_trusted(broker, namespace, rabbitmq_url):
     # The default exchange reaches any queue by its name, past the events exchange's topic permissions.
     topology = Topology(namespace)
-    handled: list[str] = []
-
-    async def handler(event) -> None:
-        handled.append(str(event.id))
-
-    subscribe(broker, topology, "dispatch", {"request.registered": handler}, max_attempts=3, max_wait_seconds=60)
-    await start(broker, topology)
-    event = request_registered()
+    handled = await dispatch_handling(broker, topology)
+    event = envelope(request_registered())
     connection = await aio_pika.connect(rabbitmq_url)
     async with connection:
         channel = await connection.channel(publisher_confirms=True)

@@ -14,8 +14,7 @@ from gandan.shared.settings import ServiceSettings
 from gandan.shared.topology import Topology, declare_topology
 from gandan.system import services as system
 from gandan.testing import eventually, queued
-
-from .conftest import request_registered
+from gandan.testing.factories import envelope, request_registered
 
 
 @pytest.fixture
@@ -56,7 +55,7 @@ async def audit_ids(rabbitmq_url: str, namespace: str) -> list[str]:
 
 
 async def test_stored_events_are_published_in_order_and_marked(publisher, collection, rabbitmq_url, namespace):
-    first, second = request_registered("GD-A"), request_registered("GD-B")
+    first, second = envelope(request_registered(request_code="GD-A")), envelope(request_registered(request_code="GD-B"))
     await collection.insert_one({"_id": "thing", "outbox": pending(first, second)})
     relay = OutboxRelay(publisher, [collection])
 
@@ -69,14 +68,14 @@ async def test_stored_events_are_published_in_order_and_marked(publisher, collec
 
 async def test_events_added_to_an_existing_document_are_published(publisher, collection, rabbitmq_url, namespace):
     await collection.insert_one({"_id": "thing", "outbox": []})
-    later = request_registered()
+    later = envelope(request_registered())
     await collection.update_one({"_id": "thing"}, append(later))
     assert await OutboxRelay(publisher, [collection]).publish_pending() == 1
     assert await audit_ids(rabbitmq_url, namespace) == [str(later.id)]
 
 
 async def test_while_the_broker_is_down_nothing_is_lost(publisher, collection, rabbitmq_url, namespace):
-    event = request_registered()
+    event = envelope(request_registered())
     await collection.insert_one({"_id": "thing", "outbox": pending(event)})
 
     with pytest.raises(ConnectionError):
@@ -90,7 +89,7 @@ async def test_while_the_broker_is_down_nothing_is_lost(publisher, collection, r
 async def test_a_crash_after_publishing_repeats_the_same_event_never_a_new_one(
     publisher, collection, rabbitmq_url, namespace
 ):
-    event = request_registered()
+    event = envelope(request_registered())
     await collection.insert_one({"_id": "thing", "outbox": pending(event)})
 
     with pytest.raises(ConnectionError):
@@ -114,7 +113,7 @@ async def outbox(publisher, service_database) -> AsyncIterator[Outbox]:
 
 async def test_storing_a_change_with_its_events_wakes_the_relay(outbox, rabbitmq_url, namespace):
     things = outbox.collection("things")
-    first, later = request_registered("GD-A"), request_registered("GD-B")
+    first, later = envelope(request_registered(request_code="GD-A")), envelope(request_registered(request_code="GD-B"))
 
     async def published() -> list[str]:
         return await audit_ids(rabbitmq_url, namespace)  # taken off the queue: each id comes once
@@ -123,4 +122,4 @@ async def test_storing_a_change_with_its_events_wakes_the_relay(outbox, rabbitmq
     assert await eventually(published, what="the stored event is published") == [str(first.id)]
     assert await outbox.update(things, {"_id": "thing"}, {"$set": {"status": "moved on"}}, later)
     assert await eventually(published, what="the added event is published") == [str(later.id)]
-    assert await outbox.insert(things, {"_id": "thing"}, request_registered("GD-C")) is False
+    assert await outbox.insert(things, {"_id": "thing"}, envelope(request_registered(request_code="GD-C"))) is False

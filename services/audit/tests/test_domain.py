@@ -9,33 +9,18 @@ from gandan.audit.domain import minimised
 from gandan.shared.events import (
     ContactRegistered,
     Contract,
-    DeliveryChannel,
     HomeAddress,
     NotificationFailed,
     PhoneNumber,
-    RecipientRole,
     VisitScheduled,
 )
-
-from .test_service import ADDRESS, contact_registered, visit_scheduled
+from gandan.testing.factories import ADDRESS, contact_registered, notification_failed, visit_scheduled
 
 LEFT_OUT = "[không lưu]"
 
 
 def wire(data: Contract) -> dict[str, Any]:
     return json.loads(data.model_dump_json())
-
-
-def failed(reason: str = "provider refused") -> NotificationFailed:
-    return NotificationFailed(
-        message_id="m-1",
-        request_code="GD-AB12CD3",
-        recipient_role=RecipientRole.CITIZEN,
-        channel=DeliveryChannel.SANDBOX,
-        template="appointment_citizen",
-        reason=reason,
-        permanent=True,
-    )
 
 
 def test_a_contact_keeps_the_name_masks_the_phone_and_leaves_the_address_out():
@@ -88,7 +73,10 @@ def test_a_phone_typed_into_any_text_is_masked():
 
     assert minimised(ContactRegistered, wire(contact))["name"] == "Nguyễn Thị Lan 091****678"
     assert minimised(VisitScheduled, wire(visit))["procedure"] == "Chứng thực, gọi con gái 849*****456 trước"
-    assert minimised(NotificationFailed, wire(failed("nhà (0225) 3123 456")))["reason"] == "nhà (022*****456"
+    assert (
+        minimised(NotificationFailed, wire(notification_failed(reason="nhà (0225) 3123 456")))["reason"]
+        == "nhà (022*****456"
+    )
 
 
 def test_what_no_contract_describes_is_left_out():
@@ -102,7 +90,7 @@ def test_what_no_contract_describes_is_left_out():
 
 
 def test_an_event_without_personal_data_is_kept_as_published():
-    data = wire(failed())
+    data = wire(notification_failed())
 
     assert minimised(NotificationFailed, data) == data
 

@@ -3,107 +3,39 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
 
 from gandan.audit.app import build
 from gandan.shared.auth import Role
-from gandan.shared.events import (
-    ContactRegistered,
-    LeaderContact,
-    ProcedureField,
-    RequestRegistered,
-    ResultDelivery,
-    StaffContact,
-    TimeWindow,
-    VisitScheduled,
-    new_event,
-)
 from gandan.shared.topology import Topology
 from gandan.testing import auth, eventually, queued, serving
+from gandan.testing.factories import (
+    ADDRESS,
+    OTHER_WARD,
+    REQUEST_CODE,
+    WARD,
+    envelope,
+    notification_sent,
+    one_request,
+    request_registered,
+    with_data,
+)
 
-WARD, OTHER_WARD = "11002", "00004"
-CODE = "GD-AB12CD3"
 T0 = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
-ADDRESS = "Số 12 ngõ 3, Thanh Xá"
 
 
-def request_registered(code: str = CODE) -> RequestRegistered:
-    return RequestRegistered(
-        request_code=code,
-        citizen_ref="cit-7f3a",
-        residential_group="Thanh Xá",
-        procedure="Đăng ký khai tử",
-        field=ProcedureField.HO_TICH,
-        preferred_date=date(2026, 6, 3),
-        time_window=TimeWindow.MORNING,
-        result_delivery=ResultDelivery.POST,
-    )
-
-
-def contact_registered() -> ContactRegistered:
-    return ContactRegistered(
-        request_code=CODE,
-        citizen_ref="cit-7f3a",
-        name="Nguyễn Thị Lan",
-        phone="0912345678",
-        address=ADDRESS,
-        residential_group="Thanh Xá",
-    )
-
-
-def visit_scheduled() -> VisitScheduled:
-    starts_at = datetime(2026, 6, 3, 1, 0, tzinfo=UTC)
-    return VisitScheduled(
-        request_code=CODE,
-        visit_id="visit-1",
-        starts_at=starts_at,
-        ends_at=starts_at + timedelta(hours=1),
-        residential_group="Thanh Xá",
-        procedure="Đăng ký khai tử",
-        field=ProcedureField.HO_TICH,
-        officer=StaffContact(staff_id="tk-03", name="Lê Văn Giang", phone="0983111222"),
-        leader=LeaderContact(name="Đông Đức Hợp", roles=("to_truong",), phone="0978333444"),
-    )
-
-
-def one_request(ward_code: str = WARD):
-    """request.registered, contact.registered (intake) and visit.scheduled (dispatch), a minute apart."""
-    correlation_id = uuid4()
-    request = new_event(
-        request_registered(), ward_code=ward_code, producer="intake", correlation_id=correlation_id, occurred_at=T0
-    )
-    contact = new_event(
-        contact_registered(),
-        ward_code=ward_code,
-        producer="intake",
-        correlation_id=correlation_id,
-        occurred_at=T0 + timedelta(seconds=1),
-    )
-    visit = new_event(
-        visit_scheduled(),
-        ward_code=ward_code,
-        producer="dispatch",
-        correlation_id=correlation_id,
-        causation_id=request.id,
-        occurred_at=T0 + timedelta(minutes=5),
-    )
-    return request, contact, visit
-
-
-def trail_of(client, code: str = CODE, ward_code: str = WARD, role: Role = Role.AUDITOR):
+def trail_of(client, code: str = REQUEST_CODE, ward_code: str = WARD, role: Role = Role.AUDITOR):
     # A citizen's credential is bound to one request: this one.
     binding = {"request_code": code} if role is Role.CITIZEN else {}
     return client.get(f"/v1/requests/{code}/trail", headers=auth(ward_code, role, **binding))
 
 
 async def test_the_trail_of_a_request_lists_its_events_in_the_order_they_happened_minimised(service_settings, publish):
-    request, contact, visit = one_request()
-    elsewhere = new_event(
-        request_registered("GD-ZZ99YY8"), ward_code=WARD, producer="intake", correlation_id=uuid4(), occurred_at=T0
-    )
+    request, contact, visit = one_request(at=T0)
+    elsewhere = envelope(request_registered(request_code="GD-ZZ99YY8"), occurred_at=T0)
     service, app = build()
 
     async with serving(service, app) as client:
@@ -137,7 +69,7 @@ async def test_the_trail_of_a_request_lists_its_events_in_the_order_they_happene
     contact_data = second["data"]
     assert contact_data["phone"] == "091****678"
     assert contact_data["name"] == "Nguyễn Thị Lan"
-    assert contact_data["request_code"] == CODE
+    assert contact_data["request_code"] == REQUEST_CODE
     assert ADDRESS not in json.dumps(contact_data, ensure_ascii=False)
 
     assert third["data"]["officer"] == {"staff_id": "tk-03", "name": "Lê Văn Giang", "phone": "098****222"}
@@ -150,14 +82,21 @@ async def test_the_trail_of_a_request_lists_its_events_in_the_order_they_happene
 
     assert staff.status_code == 200
     assert [e["event_id"] for e in staff.json()["events"]] == [e["event_id"] for e in events]
-    assert staff.json()["request_code"] == CODE
+    assert staff.json()["request_code"] == REQUEST_CODE
     assert staff.json()["ward_code"] == WARD
     assert citizen.status_code == 403
 
 
-async def test_an_event_delivered_twice_is_kept_once(service_settings, namespace, publish, waiting, audit_db):
-    request, contact, visit = one_request()
-    audit_queue = Topology(namespace).queue("audit").name
+async def test_an_event_delivered_twice_is_kept_once(service_settings, namespace, rabbitmq_url, publish, audit_db):
+    request, contact, visit = one_request(at=T0)
+    # The next event of the request: audit's queue is handled in order, so once it is on the
+    # trail, the redelivery published before it has been handled too.
+    sent = envelope(
+        notification_sent(),
+        correlation_id=visit.correlation_id,
+        causation_id=visit.id,
+        occurred_at=T0 + timedelta(minutes=6),
+    )
     service, app = build()
 
     async with serving(service, app) as client:
@@ -169,21 +108,17 @@ async def test_an_event_delivered_twice_is_kept_once(service_settings, namespace
             return response.json()["events"] if response.status_code == 200 else []
 
         before = await eventually(trail, lambda es: len(es) == 3)
+        kept = await audit_db["events"].find_one({"_id": str(contact.id)})
 
         await publish(contact)  # a redelivery: the very same envelope
-        assert await eventually(lambda: waiting(audit_queue), lambda n: n == 0) == 0
-    # Stopping waits for the event in hand, so by now it has been handled.
+        await publish(sent)
+        after = await eventually(trail, lambda es: len(es) > 3)
 
-    assert await waiting(audit_queue) == 0
-    assert await audit_db["events"].count_documents({"_id": str(contact.id)}) == 1
-    assert await audit_db["events"].count_documents({}) == 3
-
-    service, app = build()
-    async with serving(service, app) as client:
-        after = (await trail_of(client)).json()["events"]
-
-    assert len(before) == 3
-    assert after == before
+    assert [e["event_id"] for e in after] == [*(e["event_id"] for e in before), str(sent.id)]
+    assert after[:3] == before
+    assert await audit_db["events"].find_one({"_id": str(contact.id)}) == kept  # not written again
+    assert await audit_db["events"].count_documents({}) == 4
+    assert await queued(rabbitmq_url, Topology(namespace).dead_letter_queue("audit").name) == []
 
 
 async def test_a_trail_is_only_shown_to_the_ward_it_belongs_to_and_only_when_it_exists(service_settings, publish):
@@ -195,10 +130,9 @@ async def test_a_trail_is_only_shown_to_the_ward_it_belongs_to_and_only_when_it_
         mine = await eventually(lambda: trail_of(client), lambda r: r.status_code == 200)
         other_ward = await trail_of(client, ward_code=OTHER_WARD)
         unknown = await trail_of(client, code="GD-NONE000")
-        anonymous = await client.get(f"/v1/requests/{CODE}/trail")
+        anonymous = await client.get(f"/v1/requests/{REQUEST_CODE}/trail")
 
-    assert mine.status_code == 200
-    assert len(mine.json()["events"]) == 1
+    assert [e["event_id"] for e in mine.json()["events"]] == [str(request.id)]
     assert other_ward.status_code == 404
     assert other_ward.json()["errors"][0]["code"] == "request_not_found"
     assert unknown.status_code == 404
@@ -220,7 +154,7 @@ async def test_a_trail_is_only_shown_to_the_ward_it_belongs_to_and_only_when_it_
             "correlation_id": str(uuid4()),
             "causation_id": None,
             "producer": "intake",
-            "data": {"request_code": CODE},
+            "data": {"request_code": REQUEST_CODE},
         },
     ],
     ids=["not-an-envelope", "bad-ward-code"],
@@ -240,7 +174,6 @@ async def test_a_message_that_is_not_an_event_is_dead_lettered_and_not_kept(
         trail = await eventually(lambda: trail_of(client), lambda r: r.status_code == 200)
 
     assert [json.loads(m.body) for m in dead] == [body]
-    assert trail.status_code == 200
     assert [e["event_id"] for e in trail.json()["events"]] == [str(request.id)]
     assert await audit_db["events"].count_documents({}) == 1
 
@@ -249,12 +182,8 @@ async def test_a_phone_typed_into_a_name_or_procedure_is_masked_in_storage_and_o
     service_settings, publish, audit_db
 ):
     request, contact, _ = one_request()
-    contact = contact.model_copy(
-        update={"data": contact.data.model_copy(update={"name": "Nguyễn Thị Lan, con gái 0987 654 321"})}
-    )
-    request = request.model_copy(
-        update={"data": request.data.model_copy(update={"procedure": "Đăng ký khai tử (gọi 0912.345.678)"})}
-    )
+    contact = with_data(contact, name="Nguyễn Thị Lan, con gái 0987 654 321")
+    request = with_data(request, procedure="Đăng ký khai tử (gọi 0912.345.678)")
     service, app = build()
 
     async with serving(service, app) as client:
@@ -283,8 +212,8 @@ async def test_evidence_stored_unmasked_by_an_older_rule_is_masked_when_shown(se
             "correlation_id": str(uuid4()),
             "causation_id": None,
             "producer": "intake",
-            "request_code": CODE,
-            "data": {"request_code": CODE, "name": "Lan 0912345678", "phone": "091****678"},
+            "request_code": REQUEST_CODE,
+            "data": {"request_code": REQUEST_CODE, "name": "Lan 0912345678", "phone": "091****678"},
             "recorded_at": T0,
         }
     )
@@ -295,7 +224,7 @@ async def test_evidence_stored_unmasked_by_an_older_rule_is_masked_when_shown(se
 
     assert response.status_code == 200
     [event] = response.json()["events"]
-    assert event["data"] == {"request_code": CODE, "name": "Lan 091****678", "phone": "091****678"}
+    assert event["data"] == {"request_code": REQUEST_CODE, "name": "Lan 091****678", "phone": "091****678"}
 
 
 async def test_a_code_longer_than_any_request_code_is_422_in_the_error_shape(service_settings):

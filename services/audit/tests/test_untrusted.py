@@ -13,8 +13,9 @@ from gandan.shared.events import to_wire
 from gandan.shared.messaging import MAX_EVENT_BYTES, REJECTED_REASON_HEADER
 from gandan.shared.topology import Topology
 from gandan.testing import eventually, queued, serving
+from gandan.testing.factories import one_request
 
-from .test_service import one_request, trail_of
+from .test_service import trail_of
 
 
 def _request_wire() -> dict[str, Any]:

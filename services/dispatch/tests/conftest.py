@@ -14,18 +14,10 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from gandan.dispatch.repository import MongoVisits
-from gandan.shared.events import (
-    Envelope,
-    EventData,
-    ProcedureField,
-    RequestRegistered,
-    ResultDelivery,
-    TimeWindow,
-    new_event,
-    parse_event,
-)
+from gandan.shared.events import Envelope, EventData, parse_event
 from gandan.shared.outbox import Outbox
-from gandan.testing import eventually, queued
+from gandan.testing import eventually, factories, queued
+from gandan.testing.factories import WARD, a_request_code, envelope
 
 _VN_HOLIDAYS = holidays.country_holidays("VN")
 
@@ -54,31 +46,11 @@ def office_day(first_office_day: Callable[[date], date]) -> date:
 
 @pytest.fixture
 def request_registered() -> Callable[..., Envelope[EventData]]:
-    """A request.registered envelope as intake publishes it."""
+    """`request_registered(preferred_date=..., ward_code=..., **data)`: a request of its own, as intake announces it."""
 
-    def make(
-        *,
-        preferred_date: date,
-        residential_group: str = "Thanh Xá",
-        field: ProcedureField = ProcedureField.HO_TICH,
-        ward_code: str = "11002",
-        time_window: TimeWindow = TimeWindow.MORNING,
-    ) -> Envelope[EventData]:
-        return new_event(
-            RequestRegistered(
-                request_code=f"GD-{uuid4().hex[:8].upper()}",
-                citizen_ref=uuid4().hex,
-                residential_group=residential_group,
-                procedure="Đăng ký khai sinh",
-                field=field,
-                preferred_date=preferred_date,
-                time_window=time_window,
-                result_delivery=ResultDelivery.POST,
-            ),
-            ward_code=ward_code,
-            producer="intake",
-            correlation_id=uuid4(),
-        )
+    def make(*, ward_code: str = WARD, **changes: Any) -> Envelope[EventData]:
+        data = factories.request_registered(request_code=a_request_code(), citizen_ref=uuid4().hex, **changes)
+        return envelope(data, ward_code=ward_code)
 
     return make
 

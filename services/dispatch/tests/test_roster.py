@@ -1,10 +1,16 @@
-import re
+"""What a ward's roster does for booking, and how a roster file is read."""
+
+import unicodedata
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from gandan.dispatch.domain import FIELDS, leader_key
+from gandan.dispatch.domain import WorkingCalendar, book_visit, leader_key
 from gandan.dispatch.roster import UnknownWard, load_roster, load_roster_file
+from gandan.shared.clock import LOCAL_TZ
+from gandan.shared.events import ProcedureField, TimeWindow
+from gandan.shared.phone import normalise_mobile
 
 VALID = """
 ward_code = "99999"
@@ -31,43 +37,68 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_thach_khoi_roster_has_7_officers_and_18_groups():
-    roster = load_roster("11002")
-    assert (roster.ward_code, roster.ward_name) == ("11002", "Phường Thạch Khôi")
-    assert len(roster.officers) == 7
-    assert [g.number for g in roster.groups] == list(range(1, 19))
-    assert sum(len(g.leaders) for g in roster.groups) == 40
-    assert all(g.leaders for g in roster.groups)
+THACH_KHOI = load_roster("11002")
+MONDAY_BEFORE = datetime(2026, 6, 1, 7, tzinfo=LOCAL_TZ)  # an ordinary week, no public holiday
 
 
-def test_thach_khoi_fields_follow_the_plan():
-    roster = load_roster("11002")
-    assert [o.name for o in roster.officers_for("ho_tich")] == ["Lê Văn Giang"]
-    assert [o.name for o in roster.officers_for("kiem_soat_tthc")] == [
-        "Phạm Thị Thùy",
-        "Nguyễn Thị Thủy",
-    ]
-    assert [o.name for o in roster.officers_for("xay_dung")] == ["Đàm Văn Thao"]
-    leaders = [o.name for o in roster.officers if not o.fields]
-    assert leaders == ["Bùi Thị Kim Tuyền", "Nguyễn Xuân Biên"]
-    # Every field of the contract has someone to send.
-    assert all(roster.officers_for(f) for f in FIELDS)
+def book(*, field: str = "ho_tich", residential_group: str = "Thanh Xá"):
+    """A visit booked from Thạch Khôi's roster, with no one busy yet."""
+    return book_visit(
+        roster=THACH_KHOI,
+        field=field,
+        residential_group=residential_group,
+        preferred_date=MONDAY_BEFORE.date(),
+        window=TimeWindow.MORNING,
+        busy={},
+        calendar=WorkingCalendar(),
+        now=MONDAY_BEFORE,
+        min_lead=timedelta(hours=0),
+    )
 
 
-def test_thach_khoi_group_lookup_and_leader_keys():
-    roster = load_roster("11002")
-    group = roster.group("thanh xá")
-    assert group is not None and group.number == 1
-    assert [le.name for le in group.leaders] == ["Đông Đức Hợp", "Đông Đức Mua"]
-    assert group.leaders[0].roles == ("bi_thu_chi_bo", "to_truong")
+@pytest.mark.parametrize("group", THACH_KHOI.groups, ids=lambda g: g.name)
+def test_every_residential_group_has_a_leader_who_can_be_booked(group):
+    booking = book(residential_group=group.name)
+
+    assert booking.group == group
+    assert booking.leader in group.leaders
+
+
+@pytest.mark.parametrize("field", list(ProcedureField))
+def test_every_field_citizens_can_ask_for_has_an_officer_who_can_be_booked(field):
+    booking = book(field=field)
+
+    assert field in booking.officer.fields
+
+
+def test_group_names_match_however_they_are_typed_but_not_without_their_tone_marks():
+    for group in THACH_KHOI.groups:
+        for typed in (
+            unicodedata.normalize("NFD", group.name),
+            group.name.upper(),
+            f"  {group.name.lower().replace(' ', '   ')} ",
+        ):
+            assert THACH_KHOI.group(typed) == group, typed
+    assert THACH_KHOI.group("Thanh Xa") is None  # "Xa" is not "Xá"
+
+
+def test_no_two_leaders_share_a_busy_key():
+    # A key shared by two people would make one's visit block the other's hour.
+    keys = [leader_key(g, le) for g in THACH_KHOI.groups for le in g.leaders]
+    assert len(set(keys)) == len(keys)
+
+
+def test_a_name_written_decomposed_in_the_file_is_the_same_person_as_its_composed_form(tmp_path):
+    decomposed = VALID.replace('name = "Người B"', f'name = "{unicodedata.normalize("NFD", "Đông Đức Hợp")}"')
+    roster = load_roster_file(write(tmp_path, decomposed))
+
+    [group] = roster.groups
     assert leader_key(group, group.leaders[0]) == "1:Đông Đức Hợp"
 
 
-def test_thach_khoi_phones_are_fictional_mobiles():
-    roster = load_roster("11002")
-    phones = [o.phone for o in roster.officers] + [le.phone for g in roster.groups for le in g.leaders]
-    assert all(re.fullmatch(r"0[35789]\d{8}", p) for p in phones)
-    assert len(set(phones)) == len(phones)
+def test_every_phone_reaches_a_mobile_and_none_is_a_real_one():
+    phones = [o.phone for o in THACH_KHOI.officers] + [le.phone for g in THACH_KHOI.groups for le in g.leaders]
+    assert [normalise_mobile(p) for p in phones] == phones  # what notify can send an SMS to
     assert "0327568168" not in phones  # Lê Văn Giang's real number in the plan
 
 

@@ -17,21 +17,15 @@ import aio_pika
 import jwt
 import pytest
 
-from gandan.intake.app import IntakeSettings, build
+from gandan.intake.app import IntakeSettings
 from gandan.intake.domain import citizen_ref
 from gandan.shared.auth import Role, issue_token
-from gandan.shared.events import (
-    Envelope,
-    EventData,
-    LeaderContact,
-    ProcedureField,
-    StaffContact,
-    VisitScheduled,
-    new_event,
-)
+from gandan.shared.events import Envelope, EventData
 from gandan.shared.http import ErrorBody
 from gandan.shared.topology import Topology
-from gandan.testing import AUTH_SECRET, PSEUDONYM_KEY, auth, eventually, queued, serving, token
+from gandan.testing import AUTH_SECRET, PSEUDONYM_KEY, auth, eventually, queued, token
+from gandan.testing.factories import LEADER, OFFICER, envelope, visit_scheduled
+from gandan.testing.factories import home_request_form as form
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 WARD = "11002"  # Phường Thạch Khôi
@@ -45,24 +39,6 @@ def today() -> date:
     return datetime.now(HCM).date()
 
 
-def form(**changes: Any) -> dict[str, Any]:
-    body = {
-        "name": "Nguyễn Văn An",
-        "phone": "0912.345.678",
-        "ward_code": WARD,
-        "residential_group": "Thanh Xá",
-        "address": "Số 12 ngõ 3, tổ dân phố Thanh Xá",
-        "category": "thuong_binh",
-        "procedure": "Cấp bản sao trích lục khai sinh",
-        "field": "ho_tich",
-        "preferred_date": (today() + timedelta(days=4)).isoformat(),
-        "time_window": "morning",
-        "result_delivery": "post",
-    }
-    body.update(changes)
-    return body
-
-
 def bodies(messages: list[aio_pika.abc.AbstractIncomingMessage]) -> list[dict[str, Any]]:
     return [json.loads(m.body) for m in messages]
 
@@ -73,18 +49,6 @@ def bodies(messages: list[aio_pika.abc.AbstractIncomingMessage]) -> list[dict[st
 @pytest.fixture
 def topology(namespace: str) -> Topology:
     return Topology(namespace)
-
-
-@pytest.fixture
-async def client(service_settings):
-    service, app = build()
-    async with serving(service, app) as client:
-        yield client
-
-
-@pytest.fixture
-def home_requests(service_database) -> Any:
-    return service_database("intake")["home_requests"]
 
 
 async def drain(rabbitmq_url: str, topology: Topology, service: str) -> list[dict[str, Any]]:
@@ -119,24 +83,11 @@ async def assert_only_these_published(rabbitmq_url, topology, home_requests, cli
     assert await home_requests.count_documents({}) == 1
 
 
-def visit_for(code: str, starts_at: datetime, officer: str = "Lê Văn Giang") -> Envelope[EventData]:
-    return new_event(
-        VisitScheduled(
-            request_code=code,
-            visit_id=f"visit-{code}",
-            starts_at=starts_at,
-            ends_at=starts_at + timedelta(hours=1),
-            residential_group="Thanh Xá",
-            procedure="Cấp bản sao trích lục khai sinh",
-            field=ProcedureField.HO_TICH,
-            officer=StaffContact(staff_id="tk-03", name=officer, phone="0900000001"),
-            leader=LeaderContact(name="Đông Đức Hợp", roles=("bi_thu_chi_bo", "to_truong"), phone="0900000004"),
-        ),
-        ward_code=WARD,
-        producer="dispatch",
-        correlation_id=uuid4(),
-        causation_id=uuid4(),
+def visit_for(code: str, starts_at: datetime, officer: str = OFFICER.name) -> Envelope[EventData]:
+    data = visit_scheduled(
+        starts_at, request_code=code, visit_id=f"visit-{code}", officer=OFFICER.model_copy(update={"name": officer})
     )
+    return envelope(data, causation_id=uuid4())
 
 
 # --- registering ---------------------------------------------------------------
@@ -504,7 +455,7 @@ async def test_a_scheduled_visit_shows_in_the_request_status(client, rabbitmq_ur
     assert datetime.fromisoformat(view["visit"]["starts_at"]) == starts_at
     assert datetime.fromisoformat(view["visit"]["ends_at"]) == starts_at + timedelta(hours=1)
     # Phones of the officer and leader are not exposed on the citizen's status page.
-    assert "0900000001" not in json.dumps(view) and "0900000004" not in json.dumps(view)
+    assert OFFICER.phone not in json.dumps(view) and LEADER.phone not in json.dumps(view)
 
     # The same event delivered again changes nothing. Another request's visit, published after
     # it on the same queue, tells when the duplicate has been handled.

@@ -18,7 +18,8 @@ from gandan.intake.domain import (
     Visit,
 )
 from gandan.intake.handlers import record_visit_scheduled, register_home_request
-from gandan.shared.events import LeaderContact, ProcedureField, StaffContact, VisitScheduled, new_event
+from gandan.testing import factories
+from gandan.testing.factories import envelope
 
 from .fakes import FakeHomeRequests
 from .test_domain import a_request
@@ -75,23 +76,7 @@ async def test_a_key_stands_for_its_first_registration_and_refuses_other_details
 
 
 def visit_scheduled(request_code: str, ward_code: str = "11002"):
-    starts_at = NOW + timedelta(days=2)
-    return new_event(
-        VisitScheduled(
-            request_code=request_code,
-            visit_id="v-1",
-            starts_at=starts_at,
-            ends_at=starts_at + timedelta(hours=1),
-            residential_group="Thanh Xá",
-            procedure="Cấp bản sao trích lục khai sinh",
-            field=ProcedureField.HO_TICH,
-            officer=StaffContact(staff_id="tk-03", name="Lê Văn Giang", phone="0983111222"),
-            leader=LeaderContact(name="Đông Đức Hợp", roles=("to_truong",), phone="0978333444"),
-        ),
-        ward_code=ward_code,
-        producer="dispatch",
-        correlation_id=uuid4(),
-    )
+    return envelope(factories.visit_scheduled(NOW + timedelta(days=2), request_code=request_code), ward_code=ward_code)
 
 
 async def test_a_booked_visit_moves_the_request_on(requests):

@@ -1,48 +1,17 @@
 """Retried registrations: whether the driver, a handler or the client retries, one request is stored once."""
 
 import asyncio
-from datetime import datetime, timedelta
-from typing import Any
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 import pytest
 from pymongo.asynchronous.collection import AsyncCollection
 
-from gandan.intake.app import build
 from gandan.shared.auth import Role, issue_token
-from gandan.testing import AUTH_SECRET, auth, eventually, serving
+from gandan.testing import AUTH_SECRET, auth, eventually
+from gandan.testing.factories import home_request_form as form
 
 WARD = "11002"
 PATH = "/v1/home-requests"
-
-
-def form(**changes: Any) -> dict[str, Any]:
-    body = {
-        "name": "Nguyễn Văn An",
-        "phone": "0912 345 678",
-        "ward_code": WARD,
-        "residential_group": "Thanh Xá",
-        "address": "Số 12 ngõ 3, tổ dân phố Thanh Xá",
-        "category": "thuong_binh",
-        "procedure": "Cấp bản sao trích lục khai sinh",
-        "field": "ho_tich",
-        "preferred_date": (datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date() + timedelta(days=4)).isoformat(),
-        "time_window": "morning",
-        "result_delivery": "post",
-    }
-    return body | changes
-
-
-@pytest.fixture
-async def client(service_settings):
-    service, app = build()
-    async with serving(service, app) as client:
-        yield client
-
-
-@pytest.fixture
-def home_requests(service_database) -> Any:
-    return service_database("intake")["home_requests"]
 
 
 async def test_a_retried_insert_that_meets_its_own_earlier_write_stores_the_request_once(

@@ -9,15 +9,15 @@ import pytest
 
 from gandan.notify.domain import Contact, centre_of, visit_messages, when
 from gandan.shared.events import RecipientRole
+from gandan.testing.factories import ADDRESS, CITIZEN_PHONE, LEADER, OFFICER, contact_registered, visit_scheduled
 
-CITIZEN_PHONE, OFFICER_PHONE, LEADER_PHONE = "0912345678", "0983111222", "0978333444"
-ADDRESS = "Số 12 ngõ 3, Thanh Xá"
+OFFICER_PHONE, LEADER_PHONE = OFFICER.phone, LEADER.phone
 PHONE_LIKE = re.compile(r"\d{9,}")
 
 
 @pytest.fixture
-def contact(samples) -> Contact:
-    c = samples.contact()
+def contact() -> Contact:
+    c = contact_registered()
     return Contact(c.request_code, c.name, c.phone, c.address, c.residential_group)
 
 
@@ -25,8 +25,8 @@ def by_role(messages):
     return {m.recipient_role: m for m in messages}
 
 
-def test_three_messages_one_for_each_person_of_the_visit(samples, contact):
-    messages = visit_messages(samples.visit(), contact, "Phường Thạch Khôi")
+def test_three_messages_one_for_each_person_of_the_visit(contact):
+    messages = visit_messages(visit_scheduled(), contact, "Phường Thạch Khôi")
 
     assert [(m.recipient_role, m.recipient_name, m.phone, m.template) for m in messages] == [
         (RecipientRole.CITIZEN, "Nguyễn Thị Lan", CITIZEN_PHONE, "visit_appointment_citizen.v1"),
@@ -40,8 +40,8 @@ def test_three_messages_one_for_each_person_of_the_visit(samples, contact):
         assert "08:00 thứ Hai, 30/11/2026" in message.text  # 01:00 UTC is 08:00 in Vietnam
 
 
-def test_the_citizen_is_told_when_who_comes_and_for_what(samples, contact):
-    citizen = by_role(visit_messages(samples.visit(), contact, "Phường Thạch Khôi"))[RecipientRole.CITIZEN]
+def test_the_citizen_is_told_when_who_comes_and_for_what(contact):
+    citizen = by_role(visit_messages(visit_scheduled(), contact, "Phường Thạch Khôi"))[RecipientRole.CITIZEN]
 
     assert citizen.text == (
         "Kính gửi ông/bà Nguyễn Thị Lan: Trung tâm Phục vụ hành chính công phường Thạch Khôi hẹn đến nhà "
@@ -53,8 +53,8 @@ def test_the_citizen_is_told_when_who_comes_and_for_what(samples, contact):
     assert ADDRESS not in citizen.text
 
 
-def test_the_officer_gets_the_address_and_the_leaders_phone(samples, contact):
-    officer = by_role(visit_messages(samples.visit(), contact, "Phường Thạch Khôi"))[RecipientRole.OFFICER]
+def test_the_officer_gets_the_address_and_the_leaders_phone(contact):
+    officer = by_role(visit_messages(visit_scheduled(), contact, "Phường Thạch Khôi"))[RecipientRole.OFFICER]
 
     assert officer.text.startswith("Phân công: đồng chí Lê Văn Giang đến nhà ông/bà Nguyễn Thị Lan, ")
     assert ADDRESS in officer.text
@@ -64,8 +64,8 @@ def test_the_officer_gets_the_address_and_the_leaders_phone(samples, contact):
     assert CITIZEN_PHONE not in officer.text
 
 
-def test_the_group_leader_gets_the_address_and_the_officers_phone(samples, contact):
-    leader = by_role(visit_messages(samples.visit(), contact, "Phường Thạch Khôi"))[RecipientRole.GROUP_LEADER]
+def test_the_group_leader_gets_the_address_and_the_officers_phone(contact):
+    leader = by_role(visit_messages(visit_scheduled(), contact, "Phường Thạch Khôi"))[RecipientRole.GROUP_LEADER]
 
     assert leader.text.startswith("Đề nghị ông/bà Đông Đức Hợp cùng cán bộ Lê Văn Giang (0983111222) đến nhà ")
     assert f"ông/bà Nguyễn Thị Lan, {ADDRESS} lúc 08:00 thứ Hai, 30/11/2026" in leader.text
@@ -73,8 +73,8 @@ def test_the_group_leader_gets_the_address_and_the_officers_phone(samples, conta
     assert CITIZEN_PHONE not in leader.text
 
 
-def test_without_a_known_ward_name_the_centre_is_named_generically(samples, contact):
-    citizen = by_role(visit_messages(samples.visit(), contact, None))[RecipientRole.CITIZEN]
+def test_without_a_known_ward_name_the_centre_is_named_generically(contact):
+    citizen = by_role(visit_messages(visit_scheduled(), contact, None))[RecipientRole.CITIZEN]
 
     assert "Kính gửi ông/bà Nguyễn Thị Lan: Trung tâm Phục vụ hành chính công hẹn đến nhà" in citizen.text
 
@@ -108,8 +108,8 @@ def test_when_is_in_vietnams_time_with_a_vietnamese_weekday(moment, shown):
     assert when(moment) == shown
 
 
-def test_a_visit_late_in_the_utc_day_is_announced_for_the_local_day(samples, contact):
-    visit = samples.visit(starts_at=datetime(2026, 11, 30, 17, 30, tzinfo=UTC))
+def test_a_visit_late_in_the_utc_day_is_announced_for_the_local_day(contact):
+    visit = visit_scheduled(starts_at=datetime(2026, 11, 30, 17, 30, tzinfo=UTC))
 
     for message in visit_messages(visit, contact, "Phường Thạch Khôi"):
         assert "00:30 thứ Ba, 01/12/2026" in message.text

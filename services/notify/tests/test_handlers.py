@@ -18,10 +18,9 @@ from gandan.notify.handlers import (
     send_due_messages,
 )
 from gandan.shared.events import DeliveryChannel, Envelope, parse_event, to_wire
+from gandan.testing.factories import WARD, one_request
 
 from .fakes import FakeMessages
-
-WARD = "11002"
 
 
 class Wakeable:
@@ -74,8 +73,8 @@ def repository() -> FakeMessages:
 
 
 @pytest.fixture
-def events(samples):
-    contact, visit = samples.envelopes(WARD)
+def events():
+    _, contact, visit = one_request()
     return received(contact), received(visit)
 
 

@@ -12,6 +12,7 @@ from gandan.notify.repository import MongoMessages
 from gandan.shared.clock import utcnow
 from gandan.shared.events import DeliveryChannel, parse_event
 from gandan.shared.outbox import Outbox
+from gandan.testing.factories import contact_registered, envelope, visit_scheduled
 
 
 class RelayNotRunning:
@@ -27,9 +28,9 @@ async def repository(notify_db) -> MongoMessages:
 
 
 @pytest.fixture
-def messages(samples) -> list[Message]:
-    c = samples.contact()
-    _, visit = samples.envelopes()
+def messages() -> list[Message]:
+    c = contact_registered()
+    visit = envelope(visit_scheduled())
     contact = Contact(c.request_code, c.name, c.phone, c.address, c.residential_group)
     now = utcnow()
     return [Message.prepared(visit, d, DeliveryChannel.SANDBOX, now) for d in visit_messages(visit.data, contact, None)]

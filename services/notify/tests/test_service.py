@@ -9,24 +9,33 @@ from gandan.notify.app import build
 from gandan.shared.auth import Role
 from gandan.shared.topology import Topology
 from gandan.testing import auth, eventually, queued, serving
+from gandan.testing.factories import OTHER_WARD, WARD, one_request, with_data
 
-WARD, OTHER_WARD = "11002", "00004"
+
+def listing(client):
+    """The ward's messages, as its staff see them."""
+
+    async def listed() -> list[dict[str, Any]]:
+        return (await client.get("/v1/messages", headers=auth(WARD, Role.STAFF))).json()["messages"]
+
+    return listed
+
+
+async def announced(client, publish, *events) -> list[dict[str, Any]]:
+    """Publish the events in this order; the three messages of the visit once they are sent."""
+    for event in events:
+        await publish(event)
+    return await eventually(listing(client), lambda ms: len(ms) == 3 and all(m["status"] == "sent" for m in ms))
 
 
 async def test_a_scheduled_visit_is_announced_to_citizen_officer_and_leader(
-    service_settings, namespace, rabbitmq_url, samples, publish
+    service_settings, namespace, rabbitmq_url, publish
 ):
-    contact, visit = samples.envelopes(WARD)
+    _, contact, visit = one_request()
     service, app = build()
 
     async with serving(service, app) as client:
-        await publish(contact)
-        await publish(visit)
-
-        async def listing():
-            return (await client.get("/v1/messages", headers=auth(WARD, Role.STAFF))).json()["messages"]
-
-        messages = await eventually(listing, lambda ms: len(ms) == 3 and all(m["status"] == "sent" for m in ms))
+        messages = await announced(client, publish, contact, visit)
 
         # The audit queue gets what was published: our two events and notify's three notification.sent.
         audit_queue = Topology(namespace).queue("audit").name
@@ -90,40 +99,27 @@ async def test_a_scheduled_visit_is_announced_to_citizen_officer_and_leader(
 
 
 async def test_a_visit_that_arrives_before_its_contact_is_announced_once_the_contact_is_known(
-    service_settings, namespace, rabbitmq_url, samples, publish
+    service_settings, namespace, rabbitmq_url, publish
 ):
-    contact, visit = samples.envelopes(WARD)
+    _, contact, visit = one_request()
     service, app = build()
 
     async with serving(service, app) as client:
-        await publish(visit)
-        await publish(contact)
+        messages = await announced(client, publish, visit, contact)
 
-        async def listing():
-            return (await client.get("/v1/messages", headers=auth(WARD, Role.STAFF))).json()["messages"]
-
-        messages = await eventually(listing, lambda ms: len(ms) == 3 and all(m["status"] == "sent" for m in ms))
-
-    assert len(messages) == 3
-    assert {m["status"] for m in messages} == {"sent"}
+    # The contact that came second is the one the messages were written with.
+    citizen = next(m for m in messages if m["recipient_role"] == "citizen")
+    assert (citizen["recipient_name"], citizen["phone"]) == ("Nguyễn Thị Lan", "091****678")
     assert await queued(rabbitmq_url, Topology(namespace).dead_letter_queue("notify").name) == []
 
 
-async def test_a_phone_typed_into_a_name_is_masked_in_the_message_list(service_settings, samples, publish):
-    contact, visit = samples.envelopes(WARD)
-    contact = contact.model_copy(
-        update={"data": contact.data.model_copy(update={"name": "Nguyễn Thị Lan (con trai 0987 654 321)"})}
-    )
+async def test_a_phone_typed_into_a_name_is_masked_in_the_message_list(service_settings, publish):
+    _, contact, visit = one_request()
+    contact = with_data(contact, name="Nguyễn Thị Lan (con trai 0987 654 321)")
     service, app = build()
 
     async with serving(service, app) as client:
-        await publish(contact)
-        await publish(visit)
-
-        async def listing():
-            return (await client.get("/v1/messages", headers=auth(WARD, Role.STAFF))).json()["messages"]
-
-        messages = await eventually(listing, lambda ms: len(ms) == 3)
+        messages = await announced(client, publish, contact, visit)
 
     citizen = next(m for m in messages if m["recipient_role"] == "citizen")
     assert citizen["recipient_name"] == "Nguyễn Thị Lan (con trai 098****321)"

@@ -33,7 +33,7 @@ class EventData(Contract):
     owner: ClassVar[str]
 
 
-D = TypeVar("D")
+D = TypeVar("D", covariant=True)  # a visit.scheduled envelope is an envelope of an event
 
 
 class Envelope(BaseModel, Generic[D]):

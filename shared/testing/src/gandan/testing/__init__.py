@@ -81,6 +81,28 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def launch(
+    env: dict[str, str], folder: Path, *, embedded_database: bool = False
+) -> tuple[dict[str, int], subprocess.Popen[bytes]]:
+    """Start `gandan-up` as `make run` does, each service on a free port: the ports, and the launcher.
+
+    Its output goes to `folder/system.log`, its data to `folder/data`. With `embedded_database`,
+    it starts its own database instead of using MONGODB_URL.
+    """
+    ports = {spec.name: free_port() for spec in system.SERVICES}
+    env = os.environ | env | {spec.http_port_variable: str(ports[spec.name]) for spec in system.SERVICES}
+    if embedded_database:
+        env = {k: v for k, v in env.items() if k != "MONGODB_URL"} | {"GANDAN_EMBEDDED_MONGO_PORT": str(free_port())}
+    with (folder / "system.log").open("w") as out:
+        launcher = subprocess.Popen(
+            [sys.executable, "-m", "gandan.system.launcher", "--data-dir", str(folder / "data")],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return ports, launcher
+
+
 def _docker_engine() -> bool:
     if shutil.which("docker") is None:
         return False
