@@ -3,6 +3,7 @@ and the rules of every field of the form."""
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable
 from typing import Any
@@ -10,17 +11,12 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from gandan.audit.app import build as build_audit
-from gandan.dispatch.app import build as build_dispatch
-from gandan.intake.app import build as build_intake
-from gandan.notify.app import build as build_notify
 from gandan.shared.service import Service
+from gandan.system.services import names
 
+# Every service of the system: a new one without its line in ANSWERS fails here.
 BUILDERS: dict[str, Callable[[], tuple[Service, FastAPI]]] = {
-    "intake": build_intake,
-    "dispatch": build_dispatch,
-    "notify": build_notify,
-    "audit": build_audit,
+    name: importlib.import_module(f"gandan.{name}.app").build for name in names()
 }
 ERROR = "#/components/schemas/ErrorBody"
 READY = "#/components/schemas/Readiness"
@@ -75,7 +71,7 @@ def test_every_error_is_documented_in_the_error_shape(documents, service):
             assert response["description"]
             if status == "503" and path != "/health/ready":
                 assert "Retry-After" in response["headers"], (method, path)
-    if service != "dispatch":
+    if ANSWERS[service]:  # a service with endpoints of its own (not only health)
         error = document["components"]["schemas"]["ErrorBody"]
         detail = document["components"]["schemas"]["ErrorDetail"]
         assert error["required"] == ["errors"]

@@ -8,6 +8,7 @@ from gandan.intake.domain import (
     IdempotencyKey,
     IdempotencyKeyTaken,
     KeyedRequest,
+    Registration,
 )
 from gandan.shared.events import Envelope, EventData
 
@@ -18,22 +19,17 @@ class FakeHomeRequests:
         self.outbox: dict[str, tuple[Envelope[EventData], ...]] = {}
         self.keys: dict[IdempotencyKey, KeyedRequest] = {}
 
-    async def add(
-        self,
-        request: HomeRequest,
-        events: tuple[Envelope[EventData], ...],
-        key: IdempotencyKey | None = None,
-        fingerprint: str = "",
-    ) -> None:
+    async def add(self, registration: Registration) -> None:
+        request, key = registration.request, registration.key
         if request.code in self.requests:
-            if self.outbox[request.code][0].id == events[0].id:
+            if self.outbox[request.code][0].id == registration.events[0].id:
                 return  # this very write, retried
             raise DuplicateRequestCode(request.code)
         if key is not None:
             if key in self.keys:
                 raise IdempotencyKeyTaken(key.key)
-            self.keys[key] = KeyedRequest(request, fingerprint)
-        self.requests[request.code], self.outbox[request.code] = request, events
+            self.keys[key] = KeyedRequest(request, registration.fingerprint)
+        self.requests[request.code], self.outbox[request.code] = request, registration.events
 
     async def by_idempotency_key(self, key: IdempotencyKey) -> KeyedRequest | None:
         return self.keys.get(key)

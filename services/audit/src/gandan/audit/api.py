@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from gandan.audit.domain import EvidenceLog, minimised
 from gandan.shared.auth import Credential, Role, require
@@ -15,6 +16,9 @@ from gandan.shared.http import ApiError, RequestCode, error_responses
 
 
 class EvidenceView(BaseModel):
+    # Read from an `Evidence`'s attributes of the same names.
+    model_config = ConfigDict(from_attributes=True)
+
     event_id: UUID
     type: str
     version: int
@@ -46,17 +50,8 @@ def evidence_router(repository: EvidenceLog) -> APIRouter:
             request_code=code,
             ward_code=credential.ward_code,
             events=[
-                EvidenceView(
-                    event_id=e.event_id,
-                    type=e.type,
-                    version=e.version,
-                    occurred_at=e.occurred_at,
-                    producer=e.producer,
-                    correlation_id=e.correlation_id,
-                    causation_id=e.causation_id,
-                    # Minimised when stored; again when shown, for evidence stored by an older rule.
-                    data=minimised(contract_of(e.type, e.version), e.data),
-                )
+                # Minimised when stored; again when shown, for evidence stored by an older rule.
+                EvidenceView.model_validate(replace(e, data=minimised(contract_of(e.type, e.version), e.data)))
                 for e in evidence
             ],
         )

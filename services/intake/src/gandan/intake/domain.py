@@ -173,15 +173,20 @@ class KeyedRequest:
     fingerprint: str
 
 
+@dataclass(frozen=True)
+class Registration:
+    """What registering stores at once: the new request, the events it announces and, when the
+    client sent one, its idempotency key with the fingerprint of the details."""
+
+    request: HomeRequest
+    events: tuple[Envelope[EventData], ...]
+    key: IdempotencyKey | None = None
+    fingerprint: str = ""
+
+
 class HomeRequests(Protocol):
-    async def add(
-        self,
-        request: HomeRequest,
-        events: tuple[Envelope[EventData], ...],
-        key: IdempotencyKey | None = None,
-        fingerprint: str = "",
-    ) -> None:
-        """Store a new request with the events it announces, at once; a retry of this very call is no error.
+    async def add(self, registration: Registration) -> None:
+        """Store a new registration, at once; a retry of this very call is no error.
 
         Raises `DuplicateRequestCode` if another request holds its code, `IdempotencyKeyTaken`
         if another registration took its key first.

@@ -14,6 +14,7 @@ from gandan.intake.domain import (
     IdempotencyKeyReused,
     IdempotencyKeyTaken,
     KeyedRequest,
+    Registration,
     Visit,
     citizen_ref,
     fingerprint,
@@ -48,7 +49,7 @@ async def register_home_request(
             **vars(details),
         )
         try:
-            await repository.add(request, registration_events(request, correlation_id), key, asked)
+            await repository.add(Registration(request, registration_events(request, correlation_id), key, asked))
         except DuplicateRequestCode:
             code = new_request_code()
             continue

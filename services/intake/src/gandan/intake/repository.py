@@ -14,10 +14,11 @@ from gandan.intake.domain import (
     IdempotencyKey,
     IdempotencyKeyTaken,
     KeyedRequest,
+    Registration,
     RequestStatus,
     Visit,
 )
-from gandan.shared.events import Envelope, EventData, ProcedureField, ResultDelivery, TimeWindow
+from gandan.shared.events import ProcedureField, ResultDelivery, TimeWindow
 from gandan.shared.mongo import Document
 from gandan.shared.outbox import Outbox
 
@@ -38,19 +39,14 @@ class MongoHomeRequests:
             sparse=True,
         )
 
-    async def add(
-        self,
-        request: HomeRequest,
-        events: tuple[Envelope[EventData], ...],
-        key: IdempotencyKey | None = None,
-        fingerprint: str = "",
-    ) -> None:
+    async def add(self, registration: Registration) -> None:
         """One write: the request and its events. A retry of this write (the driver's, after a
         lost answer) can meet the document the first try stored: that is success, not a code collision.
         """
+        request, events, key = registration.request, registration.events, registration.key
         document = _to_document(request)
         if key is not None:
-            document[_KEY] = asdict(key) | {"fingerprint": fingerprint}
+            document[_KEY] = asdict(key) | {"fingerprint": registration.fingerprint}
         if await self._outbox.insert(self.collection, document, *events):
             return
         # The same code with the same first event can only be this very write.
