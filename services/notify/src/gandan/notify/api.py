@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime, BaseModel, Field
 
 from gandan.notify.domain import Messages, MessageStatus
 from gandan.shared.auth import Credential, Role, require
@@ -15,18 +15,20 @@ from gandan.shared.phone import mask, mask_in_text
 
 
 class MessageView(BaseModel):
-    message_id: str
-    request_code: str
-    recipient_role: RecipientRole
-    recipient_name: str
-    # Masked, in the name and the text too: the list is for following up, not for copying numbers.
-    phone: str
-    channel: DeliveryChannel
-    template: str
-    text: str
+    """One message as the ward's staff follow it up. Phone numbers are masked, in the name and the
+    text too: the list is for following up, not for copying numbers."""
+
+    message_id: str = Field(description="Mã tin nhắn; cũng là khóa chống gửi trùng của nhà mạng")
+    request_code: str = Field(description="Mã yêu cầu mà tin nhắn nói về")
+    recipient_role: RecipientRole = Field(description="Người nhận: người dân, cán bộ hay tổ trưởng")
+    recipient_name: str = Field(description="Tên người nhận")
+    phone: str = Field(description="Số điện thoại người nhận, đã che, ví dụ 091****678")
+    channel: DeliveryChannel = Field(description="Kênh gửi")
+    template: str = Field(description="Mẫu tin nhắn và phiên bản, ví dụ visit_appointment_citizen.v1")
+    text: str = Field(description="Nội dung đã gửi")
     status: MessageStatus
-    created_at: AwareDatetime
-    sent_at: AwareDatetime | None = None
+    created_at: AwareDatetime = Field(description="Lúc soạn tin (UTC)")
+    sent_at: AwareDatetime | None = Field(None, description="Lúc nhà mạng nhận tin (UTC)")
 
 
 class MessageList(BaseModel):
