@@ -1,0 +1,115 @@
+"""What a journey costs the database, pinned: a change that adds commands to a journey fails here.
+
+The four services run in this process on the real broker and database; every command
+their clients send is counted by PyMongo's command monitoring (counts, never times).
+A journey is one registration through to its six evidence records, its outboxes
+published and its three messages sent. Journeys go one after another, so nothing is
+shared between them by chance: the counts are the same from run to run, and they are
+the most a journey costs (under load, batches and wake-ups share commands).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import httpx
+from pymongo import monitoring
+from pymongo.asynchronous.database import AsyncDatabase
+
+from gandan.audit.app import build as build_audit
+from gandan.dispatch.app import build as build_dispatch
+from gandan.intake.app import build as build_intake
+from gandan.notify.app import build as build_notify
+from gandan.testing import auth, eventually, serving
+from gandan.testing.factories import home_request_form
+
+JOURNEYS = 20
+# Commands per journey, at most: each service's share and the total (the issue's target is 25).
+BUDGET = {"intake": 3, "dispatch": 4, "notify": 7, "audit": 6}
+TOTAL_BUDGET = 20
+SERVICES = ("intake", "dispatch", "notify", "audit")
+
+
+class CommandCounter(monitoring.CommandListener):
+    """Counts, by service and command, what the services of one namespace ask their databases."""
+
+    def __init__(self, namespace: str) -> None:
+        self._databases = {f"{namespace}_{service}": service for service in SERVICES}
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self.counting = False
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        service = self._databases.get(event.database_name)
+        if self.counting and service:
+            self.counts[service, event.command_name] += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+    def per_service(self) -> Counter[str]:
+        totals: Counter[str] = Counter()
+        for (service, _), count in self.counts.items():
+            totals[service] += count
+        return totals
+
+
+@asynccontextmanager
+async def four_services() -> AsyncIterator[httpx.AsyncClient]:
+    """The four services in this process; the client talks to intake."""
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(serving(*build_dispatch()))
+        await stack.enter_async_context(serving(*build_notify()))
+        await stack.enter_async_context(serving(*build_audit()))
+        yield await stack.enter_async_context(serving(*build_intake()))
+
+
+async def test_a_journey_costs_the_database_no_more_than_its_budget(
+    service_settings: dict[str, str],
+    namespace: str,
+    service_database: Callable[[str], AsyncDatabase[dict[str, Any]]],
+) -> None:
+    # This test's own reads go through `service_database`'s client, made before the
+    # listener is registered (it applies to clients made after), so they are not counted.
+    counter = CommandCounter(namespace)
+    monitoring.register(counter)
+    evidence = service_database("audit")["events"]
+
+    async with four_services() as intake:
+        counter.counting = True
+        for _ in range(JOURNEYS):
+            answer = await intake.post("/v1/home-requests", headers=auth(), json=home_request_form())
+            assert answer.status_code == 202, answer.text
+            code = answer.json()["request_code"]
+            await eventually(
+                lambda: evidence.count_documents({"request_code": code}),
+                lambda n: n == 6,
+                what=f"the six evidence records of {code}",
+            )
+        await eventually(lambda: _settled(service_database), what="every outbox published, every message sent")
+        counter.counting = False
+
+    per_service = counter.per_service()
+    print(f"\ndatabase commands per journey ({JOURNEYS} journeys, one after another):")
+    for service in SERVICES:
+        by_command = {c: n / JOURNEYS for (s, c), n in sorted(counter.counts.items()) if s == service}
+        print(f"  {service:9}{per_service[service] / JOURNEYS:6.2f}  {by_command}")
+    total = sum(per_service.values()) / JOURNEYS
+    print(f"  {'total':9}{total:6.2f}")
+
+    over = {s: per_service[s] / JOURNEYS for s in SERVICES if per_service[s] > BUDGET[s] * JOURNEYS}
+    assert not over, f"over budget (per journey): {over}, budget {BUDGET}"
+    assert total <= TOTAL_BUDGET
+
+
+async def _settled(service_database: Callable[[str], AsyncDatabase[dict[str, Any]]]) -> bool:
+    pending = {"outbox": {"$elemMatch": {"published_at": None}}}
+    for service, collection in (("intake", "home_requests"), ("dispatch", "visits"), ("notify", "messages")):
+        if await service_database(service)[collection].count_documents(pending, limit=1):
+            return False
+    return not await service_database("notify")["messages"].count_documents({"status": {"$ne": "sent"}}, limit=1)
