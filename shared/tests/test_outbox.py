@@ -56,7 +56,7 @@ async def audit_ids(rabbitmq_url: str, namespace: str) -> list[str]:
 
 async def test_stored_events_are_published_in_order_and_marked(publisher, collection, rabbitmq_url, namespace):
     first, second = envelope(request_registered(request_code="GD-A")), envelope(request_registered(request_code="GD-B"))
-    await collection.insert_one({"_id": "thing", "outbox": pending(first, second)})
+    await collection.insert_one({"_id": "thing"} | pending(first, second))
     relay = OutboxRelay(publisher, [collection])
 
     assert await relay.publish_pending() == 2
@@ -76,7 +76,7 @@ async def test_events_added_to_an_existing_document_are_published(publisher, col
 
 async def test_while_the_broker_is_down_nothing_is_lost(publisher, collection, rabbitmq_url, namespace):
     event = envelope(request_registered())
-    await collection.insert_one({"_id": "thing", "outbox": pending(event)})
+    await collection.insert_one({"_id": "thing"} | pending(event))
 
     with pytest.raises(ConnectionError):
         await OutboxRelay(BrokerDown(), [collection]).publish_pending()
@@ -90,7 +90,7 @@ async def test_a_crash_after_publishing_repeats_the_same_event_never_a_new_one(
     publisher, collection, rabbitmq_url, namespace
 ):
     event = envelope(request_registered())
-    await collection.insert_one({"_id": "thing", "outbox": pending(event)})
+    await collection.insert_one({"_id": "thing"} | pending(event))
 
     with pytest.raises(ConnectionError):
         await OutboxRelay(CrashAfterPublishing(publisher), [collection]).publish_pending()

@@ -8,17 +8,21 @@ deduplicate; a crash before the write publishes nothing. Nothing is lost and
 nothing is invented.
 
 Repositories write through one `Outbox`: it stores the events with the change and
-wakes the relay, so they go out now rather than at the next poll, and no handler
-has to remember to.
+hands them to the relay, which publishes them at once without reading them back,
+and marks a batch of them in one command. Only what no write of this process
+handed over (left by a crash, or by a write whose answer was lost) is searched
+for: at start, after a failure, and by a slow backstop poll.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -27,26 +31,45 @@ from gandan.shared.events import Envelope, to_wire
 from gandan.shared.idempotency import insert_once
 from gandan.shared.logs import correlation, log_fields
 from gandan.shared.mongo import Document
-from gandan.shared.worker import PollingWorker
+from gandan.shared.worker import BACKSTOP_POLL_SECONDS, PollingWorker
 
 logger = logging.getLogger(__name__)
 
 OUTBOX = "outbox"
-_PENDING = {OUTBOX: {"$elemMatch": {"published_at": None}}}
+# The ids of the entries not yet published. Indexed instead of the entries themselves: the
+# index then holds only what is pending, so a search for it stays small however many
+# documents the collection keeps (and it is index-backed on every server we run on).
+UNPUBLISHED = "unpublished"
+_PENDING = {UNPUBLISHED: {"$gte": ""}}  # any id: an empty list matches nothing
+# A projection for readers of the change: the outbox is the relay's business.
+WITHOUT_OUTBOX = {OUTBOX: 0, UNPUBLISHED: 0}
 
 
 class Publisher(Protocol):
     async def publish(self, envelope: dict[str, Any]) -> None: ...
 
 
-def pending(*events: Envelope[Any]) -> list[Document]:
-    """The `outbox` value to store with a change: these events, not yet published."""
-    return [{"event_id": str(e.id), "event": to_wire(e), "published_at": None} for e in events]
+def pending(*events: Envelope[Any]) -> Document:
+    """The fields to store with a change: its outbox of these events, none published yet."""
+    return {OUTBOX: _entries(events), UNPUBLISHED: [str(e.id) for e in events]}
 
 
 def append(*events: Envelope[Any]) -> Document:
     """An update operator that adds events to an existing document's outbox."""
-    return {"$push": {OUTBOX: {"$each": pending(*events)}}}
+    return {"$push": {OUTBOX: {"$each": _entries(events)}, UNPUBLISHED: {"$each": [str(e.id) for e in events]}}}
+
+
+def _entries(events: Sequence[Envelope[Any]]) -> list[Document]:
+    return [{"event_id": str(e.id), "event": to_wire(e), "published_at": None} for e in events]
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """Events a write stored in one document."""
+
+    collection: AsyncCollection[Document]
+    document_id: Any
+    events: list[dict[str, Any]]
 
 
 class OutboxRelay(PollingWorker):
@@ -57,43 +80,91 @@ class OutboxRelay(PollingWorker):
         publisher: Publisher,
         collections: Sequence[AsyncCollection[Document]],
         *,
-        poll_seconds: float = 1.0,
+        poll_seconds: float = BACKSTOP_POLL_SECONDS,
         batch: int = 100,
     ) -> None:
         super().__init__("outbox relay", self.publish_pending, poll_seconds=poll_seconds)
         self._publisher = publisher
         self._collections = collections
         self._batch = batch
+        self._handed: list[_Stored] = []
+        self._search_needed = True  # at start: what an earlier run left
+        self._next_search = 0.0
 
     async def ensure_indexes(self) -> None:
         for collection in self._collections:
-            await collection.create_index([(f"{OUTBOX}.published_at", ASCENDING)])
+            await collection.create_index([(UNPUBLISHED, ASCENDING)])
+
+    def stored(self, collection: AsyncCollection[Document], document_id: Any, events: Sequence[Envelope[Any]]) -> None:
+        """A write stored these events: publish them now."""
+        self._handed.append(_Stored(collection, document_id, [to_wire(e) for e in events]))
+        self.wake()
+
+    def search_soon(self) -> None:
+        """Something may be pending that no write handed over: look for it now."""
+        self._search_needed = True
+        self.wake()
 
     async def publish_pending(self) -> int:
-        """Publish one batch of pending events from every collection; returns how many went out."""
+        """Publish what was handed over, or what a search finds; returns how many went out."""
+        try:
+            if self._search_needed or time.monotonic() >= self._next_search:
+                return await self._search()
+            handed, self._handed = self._handed, []
+            return await self._publish(handed)
+        except BaseException:
+            # What was taken and not marked is still pending in the database.
+            self._search_needed = True
+            raise
+
+    async def _search(self) -> int:
+        # Whatever was handed over so far is in the database, so the search finds it too.
+        # (Something handed over while it runs may go out twice: consumers deduplicate.)
+        self._handed = []
+        self._search_needed = False
+        self._next_search = time.monotonic() + self._poll_seconds
         count = 0
         for collection in self._collections:
-            cursor = collection.find(_PENDING, {OUTBOX: 1}).limit(self._batch)
-            async for document in cursor:
-                for entry in document[OUTBOX]:
-                    if entry["published_at"] is not None:
-                        continue
-                    event = entry["event"]
-                    with correlation(event["correlation_id"]):
-                        await self._publisher.publish(event)
-                        await collection.update_one(
-                            {"_id": document["_id"], f"{OUTBOX}.event_id": entry["event_id"]},
-                            {"$set": {f"{OUTBOX}.$.published_at": utcnow()}},
-                        )
-                        logger.info("published", extra=log_fields(event_type=event["type"], event_id=entry["event_id"]))
-                    count += 1
+            while True:
+                cursor = collection.find(_PENDING, {OUTBOX: 1}).limit(self._batch)
+                found = [
+                    _Stored(collection, d["_id"], [e["event"] for e in d[OUTBOX] if e["published_at"] is None])
+                    async for d in cursor
+                ]
+                count += await self._publish(found)
+                if len(found) < self._batch:
+                    break
         return count
+
+    async def _publish(self, stored: list[_Stored]) -> int:
+        published: dict[AsyncCollection[Document], list[_Stored]] = {}
+        for item in stored:
+            for event in item.events:
+                with correlation(event["correlation_id"]):
+                    await self._publisher.publish(event)
+                    logger.info("published", extra=log_fields(event_type=event["type"], event_id=event["id"]))
+            published.setdefault(item.collection, []).append(item)
+        for collection, items in published.items():
+            await _mark_published(collection, items)
+        return sum(len(item.events) for item in stored)
+
+
+async def _mark_published(collection: AsyncCollection[Document], items: list[_Stored]) -> None:
+    """One command marks every event of the batch, in whichever documents they are."""
+    event_ids = [event["id"] for item in items for event in item.events]
+    await collection.update_many(
+        {"_id": {"$in": [item.document_id for item in items]}},
+        {"$set": {f"{OUTBOX}.$[entry].published_at": utcnow()}, "$pull": {UNPUBLISHED: {"$in": event_ids}}},
+        array_filters=[{"entry.event_id": {"$in": event_ids}}],
+    )
 
 
 class Outbox:
-    """Where a service's changes store the events they announce; storing some wakes the relay."""
+    """Where a service's changes store the events they announce; storing some hands them to the relay."""
 
-    def __init__(self, publisher: Publisher, database: AsyncDatabase[Document], *, poll_seconds: float = 1.0) -> None:
+    def __init__(
+        self, publisher: Publisher, database: AsyncDatabase[Document], *, poll_seconds: float = BACKSTOP_POLL_SECONDS
+    ) -> None:
         self._database = database
         self._collections: list[AsyncCollection[Document]] = []
         self.relay = OutboxRelay(publisher, self._collections, poll_seconds=poll_seconds)
@@ -106,16 +177,37 @@ class Outbox:
 
     async def insert(self, collection: AsyncCollection[Document], document: Document, *events: Envelope[Any]) -> bool:
         """Store the document with its events unless its `_id` is taken; True if this call stored it."""
-        stored = await insert_once(collection, document | {OUTBOX: pending(*events)})
+        stored = await insert_once(collection, document | pending(*events))
         if stored and events:
-            self.relay.wake()
+            self.relay.stored(collection, document["_id"], events)
+        elif events:
+            # Perhaps our own earlier try, whose answer was lost: its events may still be pending.
+            self.relay.search_soon()
         return stored
 
     async def update(
         self, collection: AsyncCollection[Document], query: Document, update: Document, *events: Envelope[Any]
     ) -> bool:
-        """Change the document `query` finds and add the events to it, in one write; True if one was found."""
-        result = await collection.update_one(query, update | append(*events) if events else update)
-        if result.matched_count and events:
-            self.relay.wake()
-        return result.matched_count == 1
+        """Change the document `query` finds (by `_id`) and add the events to it, in one write; True if found."""
+        return await self.update_each(collection, [(query, update, events)]) == 1
+
+    async def update_each(
+        self,
+        collection: AsyncCollection[Document],
+        changes: Sequence[tuple[Document, Document, Sequence[Envelope[Any]]]],
+    ) -> int:
+        """Several such changes in one command (each `query` by `_id`); returns how many documents were found."""
+        if not changes:
+            return 0
+        result = await collection.bulk_write(
+            [UpdateOne(query, update | append(*events) if events else update) for query, update, events in changes],
+            ordered=False,
+        )
+        if result.matched_count == len(changes):
+            for query, _, events in changes:
+                if events:
+                    self.relay.stored(collection, query["_id"], events)
+        elif any(events for _, _, events in changes):
+            # Which ones were stored the result does not say: the search finds exactly those.
+            self.relay.search_soon()
+        return result.matched_count

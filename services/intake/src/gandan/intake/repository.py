@@ -20,7 +20,7 @@ from gandan.intake.domain import (
 )
 from gandan.shared.events import ProcedureField, ResultDelivery, TimeWindow
 from gandan.shared.mongo import Document
-from gandan.shared.outbox import Outbox
+from gandan.shared.outbox import WITHOUT_OUTBOX, Outbox
 
 _KEY = "idempotency"
 
@@ -57,13 +57,13 @@ class MongoHomeRequests:
         raise DuplicateRequestCode(request.code)
 
     async def by_idempotency_key(self, key: IdempotencyKey) -> KeyedRequest | None:
-        document = await self.collection.find_one(_key_filter(key), {"outbox": 0})
+        document = await self.collection.find_one(_key_filter(key), WITHOUT_OUTBOX)
         if document is None:
             return None
         return KeyedRequest(_from_document(document), document[_KEY]["fingerprint"])
 
     async def get(self, code: str) -> HomeRequest | None:
-        document = await self.collection.find_one({"_id": code}, {"outbox": 0})
+        document = await self.collection.find_one({"_id": code}, WITHOUT_OUTBOX)
         return _from_document(document) if document else None
 
     async def update(self, request: HomeRequest) -> None:

@@ -13,7 +13,7 @@ from gandan.notify.domain import Cause, Contact, Message, MessageStatus
 from gandan.shared.events import DeliveryChannel, RecipientRole
 from gandan.shared.idempotency import insert_each_once
 from gandan.shared.mongo import Document
-from gandan.shared.outbox import OUTBOX, Outbox
+from gandan.shared.outbox import WITHOUT_OUTBOX, Outbox, pending
 
 # What a message's life changes; the rest is fixed when it is prepared.
 _PROGRESS = (
@@ -53,11 +53,11 @@ class MongoMessages:
 
     async def add(self, messages: list[Message]) -> int:
         # Prepared messages announce nothing yet: an empty outbox.
-        return await insert_each_once(self.messages, [_to_document(m) | {OUTBOX: []} for m in messages])
+        return await insert_each_once(self.messages, [_to_document(m) | pending() for m in messages])
 
     async def due(self, now: datetime, limit: int) -> list[Message]:
         cursor = self.messages.find(
-            {"status": MessageStatus.PENDING, "next_attempt_at": {"$lte": now}}, {OUTBOX: 0}
+            {"status": MessageStatus.PENDING, "next_attempt_at": {"$lte": now}}, WITHOUT_OUTBOX
         ).limit(limit)
         return [_from_document(document) async for document in cursor]
 
@@ -75,7 +75,7 @@ class MongoMessages:
         query: Document = {"ward_code": ward_code}
         if request_code:
             query["request_code"] = request_code
-        cursor = self.messages.find(query, {OUTBOX: 0}).sort([("created_at", DESCENDING), ("_id", ASCENDING)])
+        cursor = self.messages.find(query, WITHOUT_OUTBOX).sort([("created_at", DESCENDING), ("_id", ASCENDING)])
         return [_from_document(document) async for document in cursor.limit(limit)]
 
 
