@@ -33,12 +33,13 @@ class FakeMessages:
         # Copies, as a database gives: a change counts once it is saved.
         return deepcopy(due[:limit])
 
-    async def save(self, message: Message) -> None:
-        if self.messages[message.id].status is MessageStatus.PENDING:
-            self.outbox[message.id].extend(message.events)
-            self.messages[message.id] = deepcopy(message)
-            self.messages[message.id].events.clear()
-        message.events.clear()
+    async def save(self, messages: list[Message]) -> None:
+        for message in messages:
+            if self.messages[message.id].status is MessageStatus.PENDING:
+                self.outbox[message.id].extend(message.events)
+                self.messages[message.id] = deepcopy(message)
+                self.messages[message.id].events.clear()
+            message.events.clear()
 
     async def listing(self, ward_code: str, request_code: str | None, limit: int) -> list[Message]:
         listed = [

@@ -51,12 +51,12 @@ async def test_an_outcome_is_stored_with_its_event_once(repository, notify_db, m
     [message, *_] = await repository.due(utcnow(), 10)
     message.mark_sent("sms-1", utcnow())
     [announced] = message.events
-    await repository.save(message)
+    await repository.save([message])
 
     # The same message as a second sender read it before the first one saved: it is no longer pending.
     [again] = [m for m in messages if m.id == message.id]
     again.record_failure("too late", permanent=True, at=utcnow())
-    await repository.save(again)
+    await repository.save([again])
 
     document = await notify_db["messages"].find_one({"_id": message.id})
     assert document["status"] == MessageStatus.SENT

@@ -38,7 +38,10 @@ def build(settings: NotifySettings | None = None) -> tuple[Service, FastAPI]:
     repository = MongoMessages(service.database, service.outbox())
     service.on_startup(repository.ensure_indexes)
     channel = SandboxChannel()
-    sender = PollingWorker("message sender", partial(send_due_messages, repository=repository, channel=channel))
+    # Woken by each visit's messages; the poll finds retries coming due (the first after 60 s).
+    sender = PollingWorker(
+        "message sender", partial(send_due_messages, repository=repository, channel=channel), poll_seconds=30
+    )
     service.worker(sender.run)
     service.consume(repository=repository, channel=channel, sender=sender)
     return service, service.http_app(messages_router(repository))

@@ -228,8 +228,8 @@ class Messages(Protocol):
         """Pending messages whose next attempt is due."""
         ...
 
-    async def save(self, message: Message) -> None:
-        """Store how a pending message moved on, with what that announces, in one write.
+    async def save(self, messages: list[Message]) -> None:
+        """Store how pending messages moved on, each with what it announces, in one command.
 
         A message no longer pending is left as it is: its outcome is recorded once.
         """

@@ -40,8 +40,22 @@ async def prepare_visit_messages(
 
 
 async def send_due_messages(*, repository: Messages, channel: MessageChannel, batch: int = 50) -> int:
-    """Send what is due; each outcome and its event are stored in one write."""
-    due = await repository.due(utcnow(), batch)
+    """Send all that is due, a batch at a time; returns how many were tried.
+
+    The outcomes of a batch and their events are stored in one command, after the batch
+    is sent: a crash in between sends those messages again, as a crash after any send would.
+    """
+    tried = 0
+    while True:
+        due = await repository.due(utcnow(), batch)
+        await _send(due, channel)
+        await repository.save(due)
+        tried += len(due)
+        if len(due) < batch:
+            return tried
+
+
+async def _send(due: list[Message], channel: MessageChannel) -> None:
     for message in due:
         try:
             provider_message_id = await channel.send(
@@ -55,8 +69,6 @@ async def send_due_messages(*, repository: Messages, channel: MessageChannel, ba
             _record_failure(message, DeliveryFailed(repr(error), permanent=False))
         else:
             message.mark_sent(provider_message_id, utcnow())
-        await repository.save(message)
-    return len(due)
 
 
 def _record_failure(message: Message, failure: DeliveryFailed) -> None:

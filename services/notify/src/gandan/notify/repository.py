@@ -61,15 +61,15 @@ class MongoMessages:
         ).limit(limit)
         return [_from_document(document) async for document in cursor]
 
-    async def save(self, message: Message) -> None:
-        document = _to_document(message)
-        await self._outbox.update(
-            self.messages,
-            {"_id": message.id, "status": MessageStatus.PENDING},
-            {"$set": {name: document[name] for name in _PROGRESS}},
-            *message.events,
-        )
-        message.events.clear()
+    async def save(self, messages: list[Message]) -> None:
+        changes = []
+        for message in messages:
+            document = _to_document(message)
+            query = {"_id": message.id, "status": MessageStatus.PENDING}
+            changes.append((query, {"$set": {name: document[name] for name in _PROGRESS}}, list(message.events)))
+        await self._outbox.update_each(self.messages, changes)
+        for message in messages:
+            message.events.clear()
 
     async def listing(self, ward_code: str, request_code: str | None, limit: int) -> list[Message]:
         query: Document = {"ward_code": ward_code}
