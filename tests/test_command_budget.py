@@ -28,8 +28,8 @@ from gandan.testing.factories import home_request_form
 
 JOURNEYS = 20
 # Commands per journey, at most: each service's share and the total (the target is 25).
-BUDGET = {"intake": 3, "dispatch": 4, "notify": 7, "audit": 6}
-TOTAL_BUDGET = 20
+BUDGET = {"intake": 3, "dispatch": 3, "notify": 6, "audit": 6}
+TOTAL_BUDGET = 18
 SERVICES = ("intake", "dispatch", "notify", "audit")
 
 
@@ -80,18 +80,22 @@ async def test_a_journey_costs_the_database_no_more_than_its_budget(
     monitoring.register(counter)
     evidence = service_database("audit")["events"]
 
+    async def journey() -> None:
+        answer = await intake.post("/v1/home-requests", headers=auth(), json=home_request_form())
+        assert answer.status_code == 202, answer.text
+        code = answer.json()["request_code"]
+        await eventually(
+            lambda: evidence.count_documents({"request_code": code}),
+            lambda n: n == 6,
+            what=f"the six evidence records of {code}",
+        )
+        await eventually(lambda: _settled(service_database), what="every outbox published, every message sent")
+
     async with four_services() as intake:
+        await journey()  # once first: what starting costs (each relay's first search) is not a journey's
         counter.counting = True
         for _ in range(JOURNEYS):
-            answer = await intake.post("/v1/home-requests", headers=auth(), json=home_request_form())
-            assert answer.status_code == 202, answer.text
-            code = answer.json()["request_code"]
-            await eventually(
-                lambda: evidence.count_documents({"request_code": code}),
-                lambda n: n == 6,
-                what=f"the six evidence records of {code}",
-            )
-        await eventually(lambda: _settled(service_database), what="every outbox published, every message sent")
+            await journey()
         counter.counting = False
 
     per_service = counter.per_service()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from gandan.intake.domain import (
     DuplicateRequestCode,
     HomeRequest,
@@ -9,6 +11,8 @@ from gandan.intake.domain import (
     IdempotencyKeyTaken,
     KeyedRequest,
     Registration,
+    RequestStatus,
+    Visit,
 )
 from gandan.shared.events import Envelope, EventData
 
@@ -37,5 +41,9 @@ class FakeHomeRequests:
     async def get(self, code: str) -> HomeRequest | None:
         return self.requests.get(code)
 
-    async def update(self, request: HomeRequest) -> None:
-        self.requests[request.code] = request
+    async def schedule_visit(self, ward_code: str, code: str, visit: Visit) -> bool:
+        request = self.requests.get(code)
+        if request is None or request.ward_code != ward_code:
+            return False
+        self.requests[code] = replace(request, status=RequestStatus.VISIT_SCHEDULED, visit=visit)
+        return True

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from pymongo import ASCENDING, UpdateOne
@@ -119,11 +119,10 @@ class OutboxRelay(PollingWorker):
 
     async def _search(self) -> int:
         # Whatever was handed over so far is in the database, so the search finds it too.
-        # (Something handed over while it runs may go out twice: consumers deduplicate.)
         self._handed = []
         self._search_needed = False
         self._next_search = time.monotonic() + self._poll_seconds
-        count = 0
+        published: set[str] = set()
         for collection in self._collections:
             while True:
                 cursor = collection.find(_PENDING, {OUTBOX: 1}).limit(self._batch)
@@ -131,10 +130,14 @@ class OutboxRelay(PollingWorker):
                     _Stored(collection, d["_id"], [e["event"] for e in d[OUTBOX] if e["published_at"] is None])
                     async for d in cursor
                 ]
-                count += await self._publish(found)
+                await self._publish(found)
+                published.update(event["id"] for item in found for event in item.events)
                 if len(found) < self._batch:
                     break
-        return count
+        # What was handed over while the search ran and the search published already is done.
+        handed = [replace(s, events=[e for e in s.events if e["id"] not in published]) for s in self._handed]
+        self._handed = [s for s in handed if s.events]
+        return len(published)
 
     async def _publish(self, stored: list[_Stored]) -> int:
         published: dict[AsyncCollection[Document], list[_Stored]] = {}

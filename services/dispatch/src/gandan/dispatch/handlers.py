@@ -39,9 +39,8 @@ async def schedule_home_visit(
     min_lead: timedelta,
 ) -> None:
     request = event.data
+    # No read first: a redelivered event books again, and storing finds the visit already there.
     visit_id = effect_id(event.id)
-    if await repository.exists(visit_id):
-        return
     for _ in range(_BOOKING_ATTEMPTS):
         try:
             roster = rosters(event.ward_code)
@@ -61,6 +60,8 @@ async def schedule_home_visit(
                 min_lead=min_lead,
             )
         except (BookingError, UnknownWard) as error:
+            if await repository.exists(visit_id):
+                return  # a redelivery, booked the first time: its own visit may have taken the last hour
             logger.warning(
                 "no visit could be booked; set aside for the centre",
                 extra=log_fields(request_code=request.request_code, reason=repr(error)),

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Protocol
@@ -79,10 +79,6 @@ class HomeRequest(HomeRequestDetails):
     registered_at: datetime
     status: RequestStatus = RequestStatus.REGISTERED
     visit: Visit | None = None
-
-    def schedule_visit(self, visit: Visit) -> HomeRequest:
-        """The request once a visit is booked; the same visit again gives the same request."""
-        return replace(self, status=RequestStatus.VISIT_SCHEDULED, visit=visit)
 
 
 @dataclass(frozen=True)
@@ -197,6 +193,7 @@ class HomeRequests(Protocol):
 
     async def get(self, code: str) -> HomeRequest | None: ...
 
-    async def update(self, request: HomeRequest) -> None:
-        """Store how a stored request moved on (its status and visit)."""
+    async def schedule_visit(self, ward_code: str, code: str, visit: Visit) -> bool:
+        """Record the visit booked for the ward's request (status `visit_scheduled`), in one write;
+        False if the ward has no such request. The same visit again changes nothing."""
         ...

@@ -71,16 +71,9 @@ def _same_registration(earlier: KeyedRequest, asked: str) -> HomeRequest:
 
 async def record_visit_scheduled(event: Envelope[VisitScheduled], *, repository: HomeRequests) -> None:
     visit = event.data
-    request = await repository.get(visit.request_code)
-    if request is None or request.ward_code != event.ward_code:
-        raise LookupError(f"visit for unknown request {visit.request_code}")
-    await repository.update(
-        request.schedule_visit(
-            Visit(
-                starts_at=visit.starts_at,
-                ends_at=visit.ends_at,
-                officer_name=visit.officer.name,
-                leader_name=visit.leader.name,
-            )
-        )
+    booked = Visit(
+        starts_at=visit.starts_at, ends_at=visit.ends_at, officer_name=visit.officer.name, leader_name=visit.leader.name
     )
+    # One write, no read first: the ward's request is found by the write itself.
+    if not await repository.schedule_visit(event.ward_code, visit.request_code, booked):
+        raise LookupError(f"visit for unknown request {visit.request_code}")

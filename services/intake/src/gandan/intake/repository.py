@@ -66,12 +66,13 @@ class MongoHomeRequests:
         document = await self.collection.find_one({"_id": code}, WITHOUT_OUTBOX)
         return _from_document(document) if document else None
 
-    async def update(self, request: HomeRequest) -> None:
+    async def schedule_visit(self, ward_code: str, code: str, visit: Visit) -> bool:
         # Setting the same values again changes nothing, so a redelivered event is harmless.
-        await self.collection.update_one(
-            {"_id": request.code},
-            {"$set": {"status": request.status.value, "visit": asdict(request.visit) if request.visit else None}},
+        result = await self.collection.update_one(
+            {"_id": code, "ward_code": ward_code},
+            {"$set": {"status": RequestStatus.VISIT_SCHEDULED.value, "visit": asdict(visit)}},
         )
+        return result.matched_count == 1
 
 
 def _key_filter(key: IdempotencyKey) -> Document:
