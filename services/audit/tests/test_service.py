@@ -11,12 +11,14 @@ import pytest
 from gandan.audit.app import build
 from gandan.shared.auth import Role
 from gandan.shared.topology import Topology
+from gandan.system import services as system
 from gandan.testing import auth, eventually, queued, serving
 from gandan.testing.factories import (
     ADDRESS,
     OTHER_WARD,
     REQUEST_CODE,
     WARD,
+    a_request_code,
     envelope,
     notification_sent,
     one_request,
@@ -237,3 +239,24 @@ async def test_a_code_longer_than_any_request_code_is_422_in_the_error_shape(ser
     assert response.json() == {
         "errors": [{"field": "code", "code": "string_too_long", "message": "Quá dài."}],
     }
+
+
+async def test_events_that_arrive_together_are_kept_in_few_inserts_and_each_acked_once_kept(
+    service_settings, namespace, publish, audit_db, database_commands, waiting
+):
+    events = [envelope(request_registered(request_code=a_request_code())) for _ in range(48)]
+    # Queued before audit starts, so they reach it together (16 at a time, its prefetch).
+    await system.declare(service_settings["RABBITMQ_URL"], namespace)
+    for event in events:
+        await publish(event)
+    service, app = build()
+
+    async with serving(service, app):
+        await eventually(lambda: audit_db["events"].count_documents({}), lambda n: n == 48, what="48 kept")
+
+    # Each event was acked (nothing waits to be delivered again), and one insert kept many.
+    assert await waiting(Topology(namespace).queue("audit").name) == 0
+    assert sorted(d["_id"] for d in await audit_db["events"].find({}, {"_id": 1}).to_list()) == sorted(
+        str(e.id) for e in events
+    )
+    assert database_commands.of("audit", "insert") <= 12

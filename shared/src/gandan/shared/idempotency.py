@@ -7,6 +7,7 @@ and nothing changes. The effect, the event id and any events it must publish
 
 from __future__ import annotations
 
+import asyncio
 from uuid import UUID
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -36,13 +37,54 @@ async def insert_each_once(collection: AsyncCollection[Document], documents: lis
 
     Unordered, so a retry after a crash half-way stores just the missing ones.
     """
+    return sum(await _insert_each(collection, documents))
+
+
+async def _insert_each(collection: AsyncCollection[Document], documents: list[Document]) -> list[bool]:
+    """Insert, in one command, every document whose `_id` is new; for each, whether this call stored it."""
     if not documents:
-        return 0
+        return []
     try:
-        result = await collection.insert_many(documents, ordered=False)
+        await collection.insert_many(documents, ordered=False)
     except BulkWriteError as error:
-        others = [e for e in error.details.get("writeErrors", []) if e.get("code") != _DUPLICATE_KEY]
-        if others:
+        errors = error.details.get("writeErrors", [])
+        if any(e.get("code") != _DUPLICATE_KEY for e in errors):
             raise
-        return int(error.details.get("nInserted", 0))
-    return len(result.inserted_ids)
+        taken = {e["index"] for e in errors}
+        return [i not in taken for i in range(len(documents))]
+    return [True] * len(documents)
+
+
+class GroupedInserts:
+    """`insert_once` for callers that come at once: what arrives while one insert is on its
+    way goes together in the next, one command for many (a group commit). Each caller
+    still returns only once its own document is stored, so it acks only what is stored.
+    """
+
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
+        self._collection = collection
+        self._waiting: list[tuple[Document, asyncio.Future[bool]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def insert_once(self, document: Document) -> bool:
+        """Insert unless a document with this `_id` exists; True if this call stored it."""
+        stored: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.append((document, stored))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+        return await stored
+
+    async def _write(self) -> None:
+        while self._waiting:
+            group, self._waiting = self._waiting, []
+            try:
+                outcomes = await _insert_each(self._collection, [document for document, _ in group])
+            except Exception as error:
+                # Each caller fails as its own insert would have, and tries again.
+                for _, stored in group:
+                    if not stored.done():
+                        stored.set_exception(error)
+                continue
+            for (_, stored), outcome in zip(group, outcomes, strict=True):
+                if not stored.done():
+                    stored.set_result(outcome)

@@ -8,13 +8,15 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from gandan.audit.domain import Evidence
-from gandan.shared.idempotency import insert_once
+from gandan.shared.idempotency import GroupedInserts
 from gandan.shared.mongo import Document
 
 
 class MongoEvidenceLog:
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self.events = database["events"]
+        # The consumer handles up to a prefetch of events at once: their evidence goes in one insert.
+        self._inserts = GroupedInserts(self.events)
 
     async def ensure_indexes(self) -> None:
         await self.events.create_index(
@@ -23,8 +25,7 @@ class MongoEvidenceLog:
         await self.events.create_index([("ward_code", ASCENDING), ("type", ASCENDING), ("occurred_at", ASCENDING)])
 
     async def record(self, evidence: Evidence) -> bool:
-        return await insert_once(
-            self.events,
+        return await self._inserts.insert_once(
             {
                 "_id": str(evidence.event_id),
                 "type": evidence.type,

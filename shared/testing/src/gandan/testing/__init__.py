@@ -8,7 +8,8 @@ Where the servers come from, in order:
 Each test gets its own namespace: its own exchanges, queues and databases,
 deleted afterwards. Within it, a test can act as another service would (`publish`),
 look into a service's database (`service_database`), read a queue (`queued`),
-wait for what happens asynchronously (`eventually`), and run a service (`serving`).
+wait for what happens asynchronously (`eventually`), run a service (`serving`), and
+count what the services ask their databases (`database_commands`).
 `database_server` is a database process of the test's own, with its data on disk,
 for tests that crash it (SIGKILL), freeze it and start it again.
 """
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -35,7 +37,7 @@ import aio_pika
 import httpx
 import pytest
 from fastapi import FastAPI
-from pymongo import AsyncMongoClient, MongoClient
+from pymongo import AsyncMongoClient, MongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 from gandan.shared.auth import Role, issue_token
@@ -327,6 +329,39 @@ async def service_database(
         yield lambda service: client[f"{namespace}_{service}"]
     finally:
         await client.close()
+
+
+class DatabaseCommands(monitoring.CommandListener):
+    """Counts, by service and command, what the services of one namespace ask their databases."""
+
+    def __init__(self, namespace: str) -> None:
+        self._services = {spec.database(namespace): spec.name for spec in system.SERVICES}
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self.counting = True
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        service = self._services.get(event.database_name)
+        if self.counting and service:
+            self.counts[service, event.command_name] += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+    def of(self, service: str, command: str | None = None) -> int:
+        """How many commands (of this name) the service sent."""
+        return sum(n for (s, c), n in self.counts.items() if s == service and command in (None, c))
+
+
+@pytest.fixture
+def database_commands(namespace: str, service_database: Any) -> DatabaseCommands:
+    """Counts the commands of clients made from now on (PyMongo's command monitoring): a service
+    built in the test is counted; `service_database`, made before, is not."""
+    counter = DatabaseCommands(namespace)
+    monitoring.register(counter)  # for good: a listener cannot be taken back; the next test's has its own namespace
+    return counter
 
 
 # Without `done`, the result returned is true: a probe that answers None until it is ready gives no None.
