@@ -32,6 +32,9 @@ class MongoHomeRequests:
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("ward_code", ASCENDING), ("registered_at", ASCENDING)])
+        # What `schedule_visit` finds by. SecantusDB serves `_id` with another field from an
+        # index only if one holds both; without it, each visit would read every request.
+        await self.collection.create_index([("_id", ASCENDING), ("ward_code", ASCENDING)])
         # Sparse: only requests sent with a key are indexed, and each key is taken once.
         await self.collection.create_index(
             [(f"{_KEY}.ward_code", ASCENDING), (f"{_KEY}.subject", ASCENDING), (f"{_KEY}.key", ASCENDING)],

@@ -38,6 +38,9 @@ class MongoMessages:
         await self.messages.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])
         await self.messages.create_index([("ward_code", ASCENDING), ("created_at", DESCENDING)])
         await self.messages.create_index([("request_code", ASCENDING)])
+        # What `save` finds by. SecantusDB serves `_id` with another field from an index only
+        # if one holds both; without it, each save would read every message.
+        await self.messages.create_index([("_id", ASCENDING), ("status", ASCENDING)])
 
     async def remember_contact(self, ward_code: str, contact: Contact) -> None:
         # $setOnInsert: a redelivered event finds the contact there and changes nothing.

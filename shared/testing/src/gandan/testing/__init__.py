@@ -337,12 +337,33 @@ class DatabaseCommands(monitoring.CommandListener):
     def __init__(self, namespace: str) -> None:
         self._services = {spec.database(namespace): spec.name for spec in system.SERVICES}
         self.counts: Counter[tuple[str, str]] = Counter()
+        # Each filter a find, an update or a delete used: (database, collection, filter).
+        self.queries: list[tuple[str, str, dict[str, Any]]] = []
         self.counting = True
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         service = self._services.get(event.database_name)
-        if self.counting and service:
-            self.counts[service, event.command_name] += 1
+        if not (self.counting and service):
+            return
+        self.counts[service, event.command_name] += 1
+        command, name = event.command, event.command_name
+        if name in ("find", "count"):
+            self.queries.append((event.database_name, command[name], dict(command.get("filter") or {})))
+        elif name in ("update", "delete"):
+            for statement in command.get("updates", command.get("deletes", [])):
+                self.queries.append((event.database_name, command[name], dict(statement["q"])))
+        elif name == "aggregate" and command["pipeline"] and "$match" in command["pipeline"][0]:
+            self.queries.append((event.database_name, command[name], dict(command["pipeline"][0]["$match"])))
+
+    async def unindexed(self, client: AsyncMongoClient[dict[str, Any]]) -> list[str]:
+        """Each query shape seen whose plan (`explain`) reads the whole collection."""
+        found: dict[str, str] = {}
+        for database, collection, query in self.queries:
+            shape = f"{database}.{collection} {_shape(query)}"
+            if shape not in found:
+                explained = await client[database].command("explain", {"find": collection, "filter": query})
+                found[shape] = "COLLSCAN" if "COLLSCAN" in str(explained["queryPlanner"]["winningPlan"]) else ""
+        return [shape for shape, plan in found.items() if plan]
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -353,6 +374,15 @@ class DatabaseCommands(monitoring.CommandListener):
     def of(self, service: str, command: str | None = None) -> int:
         """How many commands (of this name) the service sent."""
         return sum(n for (s, c), n in self.counts.items() if s == service and command in (None, c))
+
+
+def _shape(query: Any) -> Any:
+    """The query with its values left out: what an index serves or not."""
+    if isinstance(query, dict):
+        return {key: _shape(value) for key, value in sorted(query.items())}
+    if isinstance(query, list):
+        return [_shape(value) for value in query[:1]]
+    return "?"
 
 
 @pytest.fixture
