@@ -11,6 +11,7 @@ are the most a journey costs (under load, batches and wake-ups share commands).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -30,6 +31,7 @@ JOURNEYS = 20
 BUDGET = {"intake": 3, "dispatch": 3, "notify": 6, "audit": 6}
 TOTAL_BUDGET = 18
 SERVICES = ("intake", "dispatch", "notify", "audit")
+IDLE_SECONDS = 3
 
 
 @asynccontextmanager
@@ -83,6 +85,24 @@ async def test_a_journey_costs_the_database_no_more_than_its_budget_and_reads_th
     assert total <= TOTAL_BUDGET
     # Every query a journey runs is served by an index: its cost does not grow with the data kept.
     assert await counter.unindexed(service_database("audit").client) == []
+
+
+async def test_with_nothing_to_do_the_services_ask_their_databases_nothing(
+    service_settings: dict[str, str], database_commands: DatabaseCommands
+) -> None:
+    async with four_services():
+        # Each worker's first turn at start (a search for what an earlier run left) is done by now.
+        await eventually(lambda: _asleep(database_commands), what="the start-up searches done")
+        database_commands.counts.clear()
+        # Work wakes the workers; only a backstop poll, a minute apart (30 s for retries of
+        # messages), asks anything with nothing to do. The old one-second polls asked ~12 times here.
+        await asyncio.sleep(IDLE_SECONDS)
+        assert database_commands.counts == {}
+
+
+async def _asleep(commands: DatabaseCommands) -> bool:
+    searches = sum(n for (_, name), n in commands.counts.items() if name == "find")
+    return searches >= 4  # a relay in intake, dispatch and notify, and notify's sender
 
 
 async def _settled(service_database: Callable[[str], AsyncDatabase[dict[str, Any]]]) -> bool:
