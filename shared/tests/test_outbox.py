@@ -123,3 +123,37 @@ async def test_storing_a_change_with_its_events_wakes_the_relay(outbox, rabbitmq
     assert await outbox.update(things, {"_id": "thing"}, {"$set": {"status": "moved on"}}, later)
     assert await eventually(published, what="the added event is published") == [str(later.id)]
     assert await outbox.insert(things, {"_id": "thing"}, envelope(request_registered(request_code="GD-C"))) is False
+
+
+class DownOnce:
+    """The broker away for the first publish, back after."""
+
+    def __init__(self, publisher: EventPublisher) -> None:
+        self.publisher = publisher
+        self.failed = False
+
+    async def publish(self, envelope) -> None:
+        if not self.failed:
+            self.failed = True
+            raise ConnectionError("broker unreachable")
+        await self.publisher.publish(envelope)
+
+
+async def test_events_handed_over_while_the_broker_is_away_go_out_when_it_is_back(
+    publisher, service_database, rabbitmq_url, namespace
+):
+    # Polls so seldom that only the search after the failure can find what was handed over.
+    outbox = Outbox(DownOnce(publisher), service_database("intake"), poll_seconds=3600)
+    things = outbox.collection("things")
+    assert await outbox.relay.publish_pending() == 0  # the search at start, done: nothing left from before
+    relay = asyncio.create_task(outbox.relay.run())
+    try:
+        first, second = envelope(request_registered()), envelope(request_registered())
+        assert await outbox.insert(things, {"_id": "thing"}, first, second)
+
+        published = await eventually(lambda: audit_ids(rabbitmq_url, namespace), what="published once back")
+    finally:
+        relay.cancel()
+        await asyncio.gather(relay, return_exceptions=True)
+    assert published == [str(first.id), str(second.id)]
+    assert (await things.find_one({"_id": "thing"}))["unpublished"] == []

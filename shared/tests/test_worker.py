@@ -44,3 +44,22 @@ async def test_a_woken_worker_does_its_work_before_the_next_poll():
     task.cancel()
     await asyncio.wait({task}, timeout=2)
     assert task.done()
+
+
+async def test_a_failed_step_is_tried_again_soon_not_at_the_next_poll():
+    calls = 0
+    done = asyncio.Event()
+
+    async def step() -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ConnectionError("database away")
+        done.set()
+        return 0
+
+    task = asyncio.create_task(PollingWorker("test", step, poll_seconds=3600, retry_seconds=0.01).run())
+    await asyncio.wait_for(done.wait(), timeout=5)
+    task.cancel()
+    await asyncio.wait({task}, timeout=2)
+    assert task.done()
