@@ -156,4 +156,5 @@ async def test_events_handed_over_while_the_broker_is_away_go_out_when_it_is_bac
         relay.cancel()
         await asyncio.gather(relay, return_exceptions=True)
     assert published == [str(first.id), str(second.id)]
-    assert (await things.find_one({"_id": "thing"}))["unpublished"] == []
+    stored = await things.find_one({"_id": "thing"})
+    assert stored is not None and stored["unpublished"] == []
