@@ -57,6 +57,7 @@ Document = dict[str, Any]
 WARD = "11002"
 EVIDENCE_PER_VISIT = 6  # contact and request registered, visit scheduled, three notification outcomes
 EVIDENCE_PER_REFUSAL = 2  # a request no one can visit is recorded, not booked
+POST_ATTEMPTS = 10  # a registration answered 503 this often is given up (and reported)
 # Each service's collections (the outbox's among them) that a past request leaves documents in.
 PAST_COLLECTIONS = {
     "intake": ("home_requests",),
@@ -334,6 +335,7 @@ class Totals(NamedTuple):
 class Sent:
     accepted_at: dict[str, datetime] = field(default_factory=dict)  # request code -> when the 202 came
     started: float = 0.0  # monotonic, first POST
+    unavailable: int = 0  # 503 answers (the database too slow or away), each tried again
 
 
 class Load:
@@ -349,7 +351,6 @@ class Load:
     async def send(self, count: int, *, concurrent: int | None = None, rate: float | None = None) -> Sent:
         """`count` registrations, `concurrent` at a time or one every 1/`rate` seconds."""
         forms = list(registration_forms(self.next_phone, count))
-        self.next_phone += count
         sent = Sent(started=time.monotonic())
         slots = asyncio.Semaphore(concurrent or count)
         async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=100)) as client:
@@ -357,15 +358,23 @@ class Load:
             async def register(number: int, form: dict[str, Any]) -> None:
                 if rate:
                     await asyncio.sleep(sent.started + number / rate - time.monotonic())
-                async with slots:
-                    answer = await client.post(
-                        f"{self.stack.url('intake')}/v1/home-requests", json=form, headers=self.headers
-                    )
-                if answer.status_code != 202:
-                    raise SystemExit(f"bench: a registration was answered {answer.status_code}: {answer.text}")
-                sent.accepted_at[answer.json()["request_code"]] = datetime.now(UTC)
+                # As a citizen's app does: a 503 is tried again, with the same key, after a pause.
+                headers = self.headers | {"Idempotency-Key": f"bench-{self.next_phone}-{number}"}
+                for _ in range(POST_ATTEMPTS):
+                    async with slots:
+                        answer = await client.post(
+                            f"{self.stack.url('intake')}/v1/home-requests", json=form, headers=headers
+                        )
+                    if answer.status_code == 202:
+                        sent.accepted_at[answer.json()["request_code"]] = datetime.now(UTC)
+                        return
+                    if answer.status_code != 503:
+                        raise SystemExit(f"bench: a registration was answered {answer.status_code}: {answer.text}")
+                    sent.unavailable += 1
+                    await asyncio.sleep(1)
 
             await asyncio.gather(*(register(n, form) for n, form in enumerate(forms)))
+        self.next_phone += count
         return sent
 
     async def totals(self) -> Totals:
@@ -431,6 +440,8 @@ class Round:
     finished: bool = True
     light_rate: float = 0.0
     peaks: dict[str, float] = field(default_factory=dict)  # MiB, per process, by the end of the round
+    unavailable: int = 0  # 503 answers, light load and saturation
+    given_up: int = 0  # registrations never accepted
 
     @property
     def rate(self) -> float:
@@ -443,6 +454,7 @@ async def run_round(stack: Stack, load: Load, tap: BrokerTap, sizes: Sizes) -> R
     light = await load.send(sizes.light, rate=sizes.light_rate)
     await load.settled(before, light, timeout=sizes.settle_seconds)  # unfinished ones are left out
     result.to_visit_ms, result.to_last_ms = await load.latencies(light)
+    result.unavailable, result.given_up = light.unavailable, sizes.light - len(light.accepted_at)
 
     await asyncio.sleep(1.5)  # the counts files are rewritten every second
     commands_before, cpu_before = stack.command_counts(), _cpu(stack)
@@ -450,6 +462,8 @@ async def run_round(stack: Stack, load: Load, tap: BrokerTap, sizes: Sizes) -> R
     before = await load.totals()
     burst = await load.send(sizes.saturation, concurrent=sizes.concurrent)
     result.journeys = len(burst.accepted_at)
+    result.unavailable += burst.unavailable
+    result.given_up += sizes.saturation - result.journeys
     if finished := await load.settled(before, burst, timeout=sizes.settle_seconds):
         result.seconds, result.booked = finished
     else:  # reported as such, with what it cost until then
@@ -640,6 +654,7 @@ def report_round(title: str, result: Round, limits: tuple[float, float, float]) 
         f"{result.rate:.1f} journeys/s" + ("" if result.finished else " (NOT FINISHED: at most this)"),
         f"    = {100 * result.rate / single:.1f} % of journaled single inserts/s, "
         f"{100 * result.rate / batched:.2f} % of batched insert docs/s, {100 * result.rate / broker:.2f} % of broker round trips/s",
+        f"  registrations answered 503 (tried again): {result.unavailable}; never accepted: {result.given_up}",
         f"  latency of {len(result.to_visit_ms)} journeys at {result.light_rate:g} registrations/s, ms (p50 / p95 / p99):",
         f"    202 -> visit.scheduled      {_ps(result.to_visit_ms)}",
         f"    202 -> last evidence record {_ps(result.to_last_ms)}",
@@ -676,10 +691,12 @@ async def bench(sizes: Sizes, folder: Path, rabbitmq_url: str) -> list[str]:
             single, batched = await database_limits(stack.mongodb_url, f"{stack.namespace}_limits", sizes.limit_seconds)
             broker = await broker_round_trip(rabbitmq_url, f"{stack.namespace}.bench-round-trip", sizes.broker_messages)
         limits = (single, batched, broker)
+        print(_limits(limits), flush=True)
         load = Load(stack, client)
         async with BrokerTap(stack) as tap:
             with phase(times, "empty database"):
                 empty = await run_round(stack, load, tap, sizes)
+                print("\n".join(report_round("empty database", empty, limits)), flush=True)
             with phase(times, f"idle {sizes.idle_seconds:g} s"):
                 idle_commands, idle_cpu = await idle(stack, sizes.idle_seconds)
             with phase(times, f"storing {sizes.past:,} past requests (services stopped)"):
@@ -692,6 +709,7 @@ async def bench(sizes: Sizes, folder: Path, rabbitmq_url: str) -> list[str]:
                 await stack.start_services()
             with phase(times, f"with {sizes.past:,} past requests"):
                 full = await run_round(stack, load, tap, sizes)
+                print("\n".join(report_round(f"with {sizes.past:,} past requests", full, limits)), flush=True)
         with phase(times, "explain every query shape"):
             seen = {_stripped(shape) for shape in shapes}
             shapes += [shape for shape in stack.query_shapes() if _stripped(shape) not in seen]
@@ -704,8 +722,7 @@ async def bench(sizes: Sizes, folder: Path, rabbitmq_url: str) -> list[str]:
     lines = [
         f"Machine: {os.cpu_count()} CPUs, {_cpu_model()}; Python {sys.version.split()[0]}",
         f"Database: SecantusDB --sync-on-commit, writes {{w: majority, j: true}}; broker {rabbitmq_url.split('@')[-1]}",
-        f"Limits: journaled single inserts {single:.0f}/s (20 writers); insert_many {batched:.0f} docs/s; "
-        f"broker persistent confirmed publish->consume->ack {broker:.0f} msgs/s",
+        _limits(limits),
         *report_round("empty database", empty, limits),
         *report_round(f"with {sizes.past:,} past requests and their evidence", full, limits),
         f"  change against empty: journeys/s {_change(full.rate, empty.rate)}, "
@@ -734,6 +751,14 @@ async def idle(stack: Stack, seconds: float) -> tuple[dict[str, Counter[str]], d
     await asyncio.sleep(1.5)
     after = stack.command_counts()
     return {n: after[n] - commands[n] for n in after}, {n: cpu_after[n] - cpu[n] for n in cpu_after}
+
+
+def _limits(limits: tuple[float, float, float]) -> str:
+    single, batched, broker = limits
+    return (
+        f"Limits: journaled single inserts {single:.0f}/s (20 writers); insert_many {batched:.0f} docs/s; "
+        f"broker persistent confirmed publish->consume->ack {broker:.0f} msgs/s"
+    )
 
 
 def _change(now: float, then: float) -> str:
