@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import copy
 import itertools
 import json
 import os
@@ -591,7 +590,7 @@ def _past(document: Document, template_code: str, number: int, part: int) -> Doc
             return f"{value}#past{number}"  # unique in their indexes, as every request's are
         return value
 
-    copied = past(copy.deepcopy(document))
+    copied: Document = past(document)  # new dicts and lists all through
     copied["_id"] = code if document["_id"] == template_code else f"past-{number}-{part}"
     return copied
 
