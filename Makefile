@@ -3,7 +3,7 @@
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test lint typecheck imports uv sync asyncapi
+.PHONY: run test lint typecheck imports uv sync asyncapi bench
 
 uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv \
@@ -34,3 +34,8 @@ imports: uv
 # Regenerate the public contract: the AsyncAPI document of each service.
 asyncapi: sync
 	$(UV) run --frozen python -m gandan.system.contract docs/asyncapi
+
+# What a journey costs on the real stack: README "Performance" (under 10 minutes; a local RabbitMQ
+# is needed, the database is started for the run). `make bench BENCH_ARGS=--smoke`: about half a minute.
+bench: sync
+	$(UV) run --frozen python -m gandan.system.bench $(BENCH_ARGS)

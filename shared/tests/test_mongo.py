@@ -3,12 +3,15 @@ database process, and no call waits on a database that does not answer."""
 
 import asyncio
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
+from bson import json_util
 from pymongo.errors import PyMongoError
 
 from gandan.shared.mongo import OPERATION_TIMEOUT_MS, connect
-from gandan.testing import DatabaseServer
+from gandan.testing import DatabaseServer, eventually
 
 WRITERS = 8
 
@@ -65,3 +68,47 @@ async def test_a_frozen_database_gives_an_error_in_bounded_time_then_serves_agai
     await collection.insert_one({"_id": "after"})
     assert await collection.count_documents({"_id": "after"}) == 1
     await client.close()
+
+
+async def test_commands_are_counted_by_name_with_each_query_shape_once_when_asked(
+    mongodb_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    counts = tmp_path / "service.json"
+    monkeypatch.setenv("GANDAN_COMMAND_COUNTS", str(counts))
+    client = connect(mongodb_url)
+    monkeypatch.delenv("GANDAN_COMMAND_COUNTS")
+    uncounted = connect(mongodb_url)
+    collection = client[f"counts{time.monotonic_ns()}"]["requests"]
+    try:
+        await collection.insert_many([{"_id": "GD-1", "ward_code": "11002"}, {"_id": "GD-2", "ward_code": "11002"}])
+        for code in ("GD-1", "GD-2"):  # one shape, two values
+            await collection.find_one({"ward_code": "11002", "_id": code})
+        await collection.update_one({"_id": "GD-1"}, {"$set": {"status": "visit_scheduled"}})
+        await collection.count_documents({"status": "visit_scheduled"})
+        await uncounted[collection.database.name]["requests"].find_one({"_id": "GD-2"})
+    finally:
+        await client.drop_database(collection.database.name)
+        await client.close()
+        await uncounted.close()
+
+    async def written() -> dict[str, Any] | None:
+        if not counts.exists():
+            return None
+        stored: dict[str, Any] = json_util.loads(counts.read_text())
+        return stored if stored["commands"].get("endSessions") else None  # sent by close(), last
+
+    stored = await eventually(written, what="the counts written to the file")
+    assert stored["commands"] == {
+        "insert": 1,
+        "find": 2,
+        "update": 1,
+        "aggregate": 1,
+        "dropDatabase": 1,
+        "endSessions": 1,
+    }
+    shapes = [(shape["collection"], shape["filter"], shape["sort"]) for shape in stored["shapes"]]
+    assert shapes == [
+        ("requests", {"ward_code": "11002", "_id": "GD-1"}, None),  # the first example of its shape
+        ("requests", {"_id": "GD-1"}, None),
+        ("requests", {"status": "visit_scheduled"}, None),
+    ]

@@ -6,9 +6,16 @@ hold for every write and read without a call site having to remember them.
 
 from __future__ import annotations
 
+import atexit
+import json
+import os
+import threading
+import time
+from collections import Counter
 from typing import Any
 
-from pymongo import AsyncMongoClient
+from bson import json_util
+from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 Document = dict[str, Any]
@@ -23,7 +30,16 @@ OPERATION_TIMEOUT_MS = 5_000
 CONNECT_TIMEOUT_MS = 2_000
 
 
+_counting: dict[str, CommandCounts] = {}
+
+
 def connect(url: str) -> AsyncMongoClient[Document]:
+    listeners: list[monitoring.CommandListener] = []
+    if path := os.environ.get("GANDAN_COMMAND_COUNTS"):
+        # One counter per file, however many clients a process makes; nothing is added when unset.
+        if path not in _counting:
+            _counting[path] = CommandCounts(path)
+        listeners = [_counting[path]]
     return AsyncMongoClient(
         url,
         tz_aware=True,  # datetimes come back as UTC-aware, as they were stored
@@ -36,8 +52,83 @@ def connect(url: str) -> AsyncMongoClient[Document]:
         journal=True,
         timeoutMS=OPERATION_TIMEOUT_MS,
         connectTimeoutMS=CONNECT_TIMEOUT_MS,
+        event_listeners=listeners,
     )
 
 
 def database(client: AsyncMongoClient[Document], name: str) -> AsyncDatabase[Document]:
     return client.get_database(name)
+
+
+# Filter and sort of each command that reads or selects documents, by command name.
+_SELECTORS = {
+    "find": ("filter", "sort"),
+    "findAndModify": ("query", "sort"),
+    "count": ("query", None),
+    "distinct": ("query", None),
+}
+
+
+def _shape(value: Any) -> Any:
+    """A filter with its values stripped: which fields and operators a query uses, not what it looks for."""
+    if isinstance(value, dict):
+        return {key: _shape(inner) for key, inner in value.items()}
+    if isinstance(value, list) and value and all(isinstance(inner, dict) for inner in value):
+        return [_shape(inner) for inner in value]  # $or, $and: each branch's shape
+    return "?"
+
+
+class CommandCounts(monitoring.CommandListener):
+    """Counts the commands a process sends, by name, and keeps one example of each query shape.
+
+    Opt-in (`GANDAN_COMMAND_COUNTS=<file>`, see `connect`), for the benchmark: it reads the file,
+    rewritten every second while commands come and at exit, for the commands per journey and to
+    `explain` every query the services ran.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.commands: Counter[str] = Counter()
+        self.shapes: dict[str, Document] = {}
+        self._lock = threading.Lock()
+        self._changed = threading.Event()
+        threading.Thread(target=self._write_every_second, name="command-counts", daemon=True).start()
+        atexit.register(self.write)
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        command, name = event.command, event.command_name
+        queries: list[tuple[Any, Any]] = []
+        if name in _SELECTORS:
+            filter_field, sort_field = _SELECTORS[name]
+            queries.append((command.get(filter_field) or {}, command.get(sort_field) if sort_field else None))
+        elif name in ("update", "delete"):
+            queries += [(statement.get("q", {}), None) for statement in command.get(f"{name}s", [])]
+        elif name == "aggregate" and (pipeline := command.get("pipeline")) and "$match" in pipeline[0]:
+            queries.append((pipeline[0]["$match"], pipeline[1].get("$sort") if len(pipeline) > 1 else None))
+        collection = command.get(name)
+        with self._lock:
+            self.commands[name] += 1
+            for query, sort in queries:
+                example = {"database": event.database_name, "collection": collection, "filter": query, "sort": sort}
+                key = json.dumps([event.database_name, collection, _shape(query), list(sort or {})])
+                self.shapes.setdefault(key, example)
+        self._changed.set()
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+    def write(self) -> None:
+        with self._lock:
+            text = json_util.dumps({"commands": self.commands, "shapes": list(self.shapes.values())})
+        with open(f"{self.path}.tmp", "w") as out:
+            out.write(text)
+        os.replace(f"{self.path}.tmp", self.path)  # a reader never sees half a file
+
+    def _write_every_second(self) -> None:
+        while self._changed.wait():
+            self._changed.clear()
+            self.write()
+            time.sleep(1.0)  # at most one write a second, however busy
