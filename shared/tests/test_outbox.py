@@ -74,6 +74,29 @@ async def test_events_added_to_an_existing_document_are_published(publisher, col
     assert await audit_ids(rabbitmq_url, namespace) == [str(later.id)]
 
 
+async def test_a_document_keeps_in_its_pending_list_only_what_is_not_yet_published(publisher, collection):
+    first, later = envelope(request_registered()), envelope(request_registered())
+    await collection.insert_one({"_id": "thing"} | pending(first))
+    relay = OutboxRelay(publisher, [collection])
+    assert await relay.publish_pending() == 1
+    stored = await collection.find_one({"_id": "thing"})
+    assert stored is not None and "unpublished" not in stored  # not an empty list: see _mark_published
+
+    await collection.update_one({"_id": "thing"}, append(later))
+    stored = await collection.find_one({"_id": "thing"})
+    assert stored is not None and stored["unpublished"] == [str(later.id)]
+    assert stored["outbox"][0]["published_at"] is not None and stored["outbox"][1]["published_at"] is None
+
+    # Handed over twice (a write retried after a lost answer): the second mark finds nothing left.
+    relay.stored(collection, "thing", [later])
+    relay.stored(collection, "thing", [later])
+    assert await relay.publish_pending() == 2
+    stored = await collection.find_one({"_id": "thing"})
+    assert stored is not None and "unpublished" not in stored
+    assert all(entry["published_at"] is not None for entry in stored["outbox"])
+    assert await relay.publish_pending() == 0
+
+
 async def test_while_the_broker_is_down_nothing_is_lost(publisher, collection, rabbitmq_url, namespace):
     event = envelope(request_registered())
     await collection.insert_one({"_id": "thing"} | pending(event))
@@ -157,4 +180,6 @@ async def test_events_handed_over_while_the_broker_is_away_go_out_when_it_is_bac
         await asyncio.gather(relay, return_exceptions=True)
     assert published == [str(first.id), str(second.id)]
     stored = await things.find_one({"_id": "thing"})
-    assert stored is not None and stored["unpublished"] == []
+    assert stored is not None and [entry["published_at"] is not None for entry in stored["outbox"]] == [True, True]
+    # Nothing pending: no field at all, not an empty list (which SecantusDB's index walk reads).
+    assert "unpublished" not in stored

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime, time
 
 from gandan.dispatch.domain import SetAside, Slot, SlotTaken, Visit
@@ -14,11 +15,13 @@ class FakeVisits:
         self.visits: dict[str, Visit] = {}
         self.outbox: dict[str, list[Envelope[EventData]]] = {}
         self.set_aside_requests: dict[str, SetAside] = {}
+        self.collisions = 0  # writes refused because another visit held a claim
 
     async def add(self, visit: Visit, event: Envelope[EventData]) -> bool:
         if visit.id in self.visits:
             return False
         if _claims(visit) & {c for v in self.visits.values() for c in _claims(v)}:
+            self.collisions += 1
             raise SlotTaken(visit.id)
         self.visits[visit.id] = visit
         self.outbox[visit.id] = [event]
@@ -34,6 +37,7 @@ class FakeVisits:
             if visit.ward_code == ward_code and visit.slot.ends_at > since:
                 for person in (visit.officer_key, visit.leader_key):
                     busy.setdefault(person, []).append(visit.slot)
+        await asyncio.sleep(0)  # as a real read's answer travels back, other handlers run
         return busy
 
     async def set_aside(self, request: SetAside) -> None:

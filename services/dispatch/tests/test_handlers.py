@@ -20,7 +20,7 @@ from gandan.dispatch.domain import (
     Visit,
     WorkingCalendar,
 )
-from gandan.dispatch.handlers import schedule_home_visit
+from gandan.dispatch.handlers import OneBookingAtATime, schedule_home_visit
 from gandan.dispatch.roster import load_roster
 from gandan.shared.clock import utcnow
 from gandan.shared.events import LeaderContact, ProcedureField, StaffContact, TimeWindow, VisitScheduled
@@ -50,6 +50,7 @@ def handler(repository, *, now=None, rosters=load_roster):
         repository=repository,
         clock=(lambda: now) if now else utcnow,
         min_lead=LEAD,
+        one_at_a_time=OneBookingAtATime(),
     )
 
 
@@ -129,6 +130,18 @@ async def test_second_request_for_the_same_hour_gets_the_next_free_hour(handle, 
     assert first.slot.starts_at == at(office_day, 8)
     assert second.slot.starts_at == at(office_day, 9)
     assert visits.outbox[second.id][0].data.starts_at == at(office_day, 9)
+
+
+async def test_requests_handled_at_once_book_one_after_another_without_colliding(
+    handle, visits, request_registered, office_day
+):
+    # Twenty at once, as the broker delivers them: each for Giang's first free morning hour.
+    await asyncio.gather(*(handle(request_registered(preferred_date=office_day)) for _ in range(20)))
+
+    booked = visits.booked()
+    assert len(booked) == 20
+    assert len({visit.slot.starts_at for visit in booked}) == 20
+    assert visits.collisions == 0
 
 
 async def test_afternoon_request_gets_14_00(handle, visits, request_registered, office_day):

@@ -40,7 +40,7 @@ OUTBOX = "outbox"
 # index then holds only what is pending, so a search for it stays small however many
 # documents the collection keeps (and it is index-backed on every server we run on).
 UNPUBLISHED = "unpublished"
-_PENDING = {UNPUBLISHED: {"$gte": ""}}  # any id: an empty list matches nothing
+_PENDING = {UNPUBLISHED: {"$gte": ""}}  # any id; a document with none pending has no such field
 # A projection for readers of the change: the outbox is the relay's business.
 WITHOUT_OUTBOX = {OUTBOX: 0, UNPUBLISHED: 0}
 
@@ -153,12 +153,43 @@ class OutboxRelay(PollingWorker):
 
 
 async def _mark_published(collection: AsyncCollection[Document], items: list[_Stored]) -> None:
-    """One command marks every event of the batch, in whichever documents they are."""
+    """One command marks every event of the batch, in whichever documents they are.
+
+    A document with nothing left to publish loses its `unpublished` field rather than keeping
+    an empty list: SecantusDB's index walk over empty lists reads every document that has one
+    (1.8 s for 20,000), which made the relay's search at start time out other services' start-up
+    once 100,000 past requests were stored. An absent field is not in the index at all.
+    """
     event_ids = [event["id"] for item in items for event in item.events]
+    published_at = utcnow()
     await collection.update_many(
         {"_id": {"$in": [item.document_id for item in items]}},
-        {"$set": {f"{OUTBOX}.$[entry].published_at": utcnow()}, "$pull": {UNPUBLISHED: {"$in": event_ids}}},
-        array_filters=[{"entry.event_id": {"$in": event_ids}}],
+        [
+            {
+                "$set": {
+                    OUTBOX: {
+                        "$map": {
+                            "input": f"${OUTBOX}",
+                            "as": "entry",
+                            "in": {
+                                "$cond": [
+                                    {"$in": ["$$entry.event_id", event_ids]},
+                                    {"$mergeObjects": ["$$entry", {"published_at": published_at}]},
+                                    "$$entry",
+                                ]
+                            },
+                        }
+                    },
+                    UNPUBLISHED: {
+                        "$let": {
+                            # Marked twice (an answer lost, the batch sent again): already absent.
+                            "vars": {"left": {"$setDifference": [{"$ifNull": [f"${UNPUBLISHED}", []]}, event_ids]}},
+                            "in": {"$cond": [{"$eq": [{"$size": "$$left"}, 0]}, "$$REMOVE", "$$left"]},
+                        }
+                    },
+                }
+            }
+        ],
     )
 
 

@@ -10,7 +10,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from gandan.dispatch.domain import WorkingCalendar
-from gandan.dispatch.handlers import schedule_home_visit
+from gandan.dispatch.handlers import OneBookingAtATime, schedule_home_visit
 from gandan.dispatch.repository import MongoVisits
 from gandan.dispatch.roster import load_roster
 from gandan.shared.clock import utcnow
@@ -49,6 +49,7 @@ def build(settings: DispatchSettings | None = None) -> tuple[Service, FastAPI]:
         repository=repository,
         clock=utcnow,
         min_lead=timedelta(minutes=settings.min_lead_minutes),
+        one_at_a_time=OneBookingAtATime(),
     )
     return service, service.http_app()
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -29,7 +31,33 @@ _BOOKING_ATTEMPTS = 5
 logger = logging.getLogger(__name__)
 
 
+class OneBookingAtATime:
+    """Per ward, one booking at a time in this process. Handlers that read the ward's busy hours
+    together all pick the same free hour and all but one collide on its claim: at 20 at once,
+    20 of 400 requests ran out of tries. Across processes the unique claims still decide."""
+
+    def __init__(self) -> None:
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    def __call__(self, ward_code: str) -> asyncio.Lock:
+        return self._locks[ward_code]
+
+
 async def schedule_home_visit(
+    event: Envelope[RequestRegistered],
+    *,
+    rosters: Callable[[str], Roster],
+    calendar: WorkingCalendar,
+    repository: Visits,
+    clock: Callable[[], datetime],
+    min_lead: timedelta,
+    one_at_a_time: OneBookingAtATime,
+) -> None:
+    async with one_at_a_time(event.ward_code):
+        await _book(event, rosters=rosters, calendar=calendar, repository=repository, clock=clock, min_lead=min_lead)
+
+
+async def _book(
     event: Envelope[RequestRegistered],
     *,
     rosters: Callable[[str], Roster],
