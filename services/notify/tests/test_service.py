@@ -16,7 +16,7 @@ def listing(client):
     """The ward's messages, as its staff see them."""
 
     async def listed() -> list[dict[str, Any]]:
-        return (await client.get("/v1/messages", headers=auth(WARD, Role.STAFF))).json()["messages"]
+        return (await client.get("/v1/messages", headers=auth(WARD, Role.OFFICER))).json()["messages"]
 
     return listed
 
@@ -47,12 +47,12 @@ async def test_a_scheduled_visit_is_announced_to_citizen_officer_and_leader(
 
         await eventually(drained, lambda s: sum(e["type"] == "notification.sent" for e in s) >= 3)
 
-        other_ward = await client.get("/v1/messages", headers=auth(OTHER_WARD, Role.STAFF))
+        other_ward = await client.get("/v1/messages", headers=auth(OTHER_WARD, Role.OFFICER))
         anonymous = await client.get("/v1/messages")
         citizen = await client.get("/v1/messages", headers=auth(WARD, Role.CITIZEN, request_code="GD-AB12CD3"))
         auditor = await client.get("/v1/messages", headers=auth(WARD, Role.AUDITOR))
         by_code = await client.get(
-            "/v1/messages", params={"request_code": "GD-OTHER00"}, headers=auth(WARD, Role.STAFF)
+            "/v1/messages", params={"request_code": "GD-OTHER00"}, headers=auth(WARD, Role.OFFICER)
         )
 
     roles = {m["recipient_role"]: m for m in messages}

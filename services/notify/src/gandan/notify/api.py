@@ -35,7 +35,7 @@ class MessageList(BaseModel):
     messages: list[MessageView]
 
 
-READERS = require(Role.STAFF, Role.AUDITOR)
+READERS = require(Role.OFFICER, Role.LEADERSHIP, Role.AUDITOR)
 
 
 def messages_router(repository: Messages) -> APIRouter:
