@@ -125,3 +125,14 @@ async def test_a_phone_typed_into_a_name_is_masked_in_the_message_list(service_s
     assert citizen["recipient_name"] == "Nguyễn Thị Lan (con trai 098****321)"
     listed = json.dumps(messages, ensure_ascii=False)
     assert "0987 654 321" not in listed and "654 321" not in listed
+
+
+async def test_an_unknown_query_parameter_is_refused_not_ignored(service_settings):
+    service, app = build()
+
+    async with serving(service, app) as client:
+        # A misspelt filter must not read as "every message of the ward".
+        response = await client.get("/v1/messages", params={"requestcode": "GD-AB12CD3"}, headers=auth(WARD))
+
+    assert response.status_code == 422
+    assert [(e["field"], e["code"]) for e in response.json()["errors"]] == [("requestcode", "extra_forbidden")]
