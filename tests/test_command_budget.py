@@ -28,8 +28,10 @@ from gandan.testing.factories import home_request_form
 
 JOURNEYS = 20
 # Commands per journey, at most: each service's share and the total (the issue's target is 25).
-BUDGET = {"intake": 3, "dispatch": 3, "notify": 6, "audit": 6}
-TOTAL_BUDGET = 18
+# intake 4: the POST's credential is an API key, looked up by its id (`find` on `_id`) at every
+# request, not cached, so a revoked key is refused at once (issue 8, item 7).
+BUDGET = {"intake": 4, "dispatch": 3, "notify": 6, "audit": 6}
+TOTAL_BUDGET = 19
 SERVICES = ("intake", "dispatch", "notify", "audit")
 IDLE_SECONDS = 3
 

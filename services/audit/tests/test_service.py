@@ -50,7 +50,7 @@ async def test_the_trail_of_a_request_lists_its_events_in_the_order_they_happene
             return response.json()["events"] if response.status_code == 200 else []
 
         events = await eventually(trail, lambda es: len(es) == 3)
-        staff = await trail_of(client, role=Role.STAFF)
+        staff = await trail_of(client, role=Role.OFFICER)
         citizen = await trail_of(client, role=Role.CITIZEN)
 
     assert [e["type"] for e in events] == ["request.registered", "contact.registered", "visit.scheduled"]

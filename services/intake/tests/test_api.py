@@ -19,7 +19,7 @@ import pytest
 
 from gandan.intake.app import IntakeSettings
 from gandan.intake.domain import citizen_ref
-from gandan.shared.auth import Role, issue_token
+from gandan.shared.auth import Role, issue_citizen_token
 from gandan.shared.events import Envelope, EventData
 from gandan.shared.http import ErrorBody
 from gandan.shared.topology import Topology
@@ -347,17 +347,20 @@ async def test_a_token_of_another_ward_cannot_register_here(client, home_request
     await assert_only_these_published(rabbitmq_url, topology, home_requests, client)
 
 
-async def test_a_token_with_a_bad_signature_is_401(client, home_requests):
-    forged = token(WARD, Role.STAFF, secret="not-the-secret-" + "x" * 40)
-    response = await client.post(PATH, json=form(), headers={"Authorization": f"Bearer {forged}"})
-    assert response.status_code == 401
-    assert [e["code"] for e in response.json()["errors"]] == ["invalid_credential"]
+async def test_a_key_with_a_wrong_secret_or_a_token_with_a_bad_signature_is_401(client, home_requests):
+    key = token(WARD, Role.OFFICER)
+    wrong_secret = key[:-4] + ("AAAA" if not key.endswith("AAAA") else "BBBB")
+    forged = token(WARD, Role.CITIZEN, secret="not-the-secret-" + "x" * 40, request_code="GD-AAAAAAA")
+    for credential in (wrong_secret, forged):
+        response = await client.post(PATH, json=form(), headers={"Authorization": f"Bearer {credential}"})
+        assert response.status_code == 401
+        assert [e["code"] for e in response.json()["errors"]] == ["invalid_credential"]
     assert await home_requests.count_documents({}) == 0
 
 
 async def test_a_tampered_token_is_401(client, home_requests):
     # Same signature, ward claim changed from 11359 to 11002.
-    header, claims, signature = token(OTHER_WARD).split(".")
+    header, claims, signature = token(OTHER_WARD, Role.CITIZEN, request_code="GD-AAAAAAA").split(".")
     decoded = json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))
     decoded["ward"] = WARD
     forged_claims = base64.urlsafe_b64encode(json.dumps(decoded).encode()).rstrip(b"=").decode()
@@ -369,7 +372,9 @@ async def test_a_tampered_token_is_401(client, home_requests):
 
 
 async def test_an_expired_token_is_401(client, home_requests):
-    expired = issue_token(AUTH_SECRET, ward_code=WARD, role=Role.STAFF, subject="test", valid_for=timedelta(seconds=-5))
+    expired = issue_citizen_token(
+        AUTH_SECRET, ward_code=WARD, subject="test", valid_for=timedelta(seconds=-5), citizen_ref="ref"
+    )
     response = await client.post(PATH, json=form(), headers={"Authorization": f"Bearer {expired}"})
     assert response.status_code == 401
     assert [e["code"] for e in response.json()["errors"]] == ["invalid_credential"]
@@ -381,8 +386,8 @@ def citizen(phone: str = "0912345678", ward: str = WARD) -> dict[str, str]:
     return auth(ward, Role.CITIZEN, citizen_ref=citizen_ref(PSEUDONYM_KEY.encode(), ward, phone))
 
 
-@pytest.mark.parametrize("role", [Role.CITIZEN, Role.GROUP_LEADER, Role.STAFF])
-async def test_citizens_group_leaders_and_staff_may_register(client, role):
+@pytest.mark.parametrize("role", [Role.CITIZEN, Role.GROUP_LEADER, Role.OFFICER])
+async def test_citizens_group_leaders_and_officers_may_register(client, role):
     headers = citizen() if role is Role.CITIZEN else auth(WARD, role)
     response = await client.post(PATH, json=form(), headers=headers)
     assert response.status_code == 202, response.text

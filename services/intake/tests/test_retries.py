@@ -1,13 +1,12 @@
 """Retried registrations: whether the driver, a handler or the client retries, one request is stored once."""
 
 import asyncio
-from datetime import timedelta
 
 import pytest
 from pymongo.asynchronous.collection import AsyncCollection
 
-from gandan.shared.auth import Role, issue_token
-from gandan.testing import AUTH_SECRET, auth, eventually
+from gandan.shared.auth import Role
+from gandan.testing import auth, eventually, new_api_key
 from gandan.testing.factories import home_request_form as form
 
 WARD = "11002"
@@ -91,14 +90,13 @@ async def test_a_key_used_again_for_other_details_is_refused_and_nothing_is_stor
 
 
 async def test_a_key_belongs_to_the_credential_that_sent_it(client, home_requests):
-    def sent_by(subject: str) -> dict[str, str]:
-        credential = issue_token(
-            AUTH_SECRET, ward_code=WARD, role=Role.GROUP_LEADER, subject=subject, valid_for=timedelta(hours=1)
-        )
-        return {"Authorization": f"Bearer {credential}", "Idempotency-Key": "registration-1"}
+    def sent_by(key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}", "Idempotency-Key": "registration-1"}
 
-    first = await client.post(PATH, json=form(), headers=sent_by("leader-thanh-xa"))
-    other = await client.post(PATH, json=form(name="Trần Thị Bình"), headers=sent_by("leader-qua-bo"))
+    # Two group leaders of one ward, each with a key of their own.
+    thanh_xa, qua_bo = new_api_key(WARD, Role.GROUP_LEADER), new_api_key(WARD, Role.GROUP_LEADER)
+    first = await client.post(PATH, json=form(), headers=sent_by(thanh_xa))
+    other = await client.post(PATH, json=form(name="Trần Thị Bình"), headers=sent_by(qua_bo))
 
     assert first.status_code == other.status_code == 202, other.text
     assert first.json()["request_code"] != other.json()["request_code"]

@@ -16,7 +16,7 @@ def listing(client):
     """The ward's messages, as its staff see them."""
 
     async def listed() -> list[dict[str, Any]]:
-        return (await client.get("/v1/messages", headers=auth(WARD, Role.STAFF))).json()["messages"]
+        return (await client.get("/v1/messages", headers=auth(WARD, Role.OFFICER))).json()["messages"]
 
     return listed
 
@@ -47,12 +47,12 @@ async def test_a_scheduled_visit_is_announced_to_citizen_officer_and_leader(
 
         await eventually(drained, lambda s: sum(e["type"] == "notification.sent" for e in s) >= 3)
 
-        other_ward = await client.get("/v1/messages", headers=auth(OTHER_WARD, Role.STAFF))
+        other_ward = await client.get("/v1/messages", headers=auth(OTHER_WARD, Role.OFFICER))
         anonymous = await client.get("/v1/messages")
         citizen = await client.get("/v1/messages", headers=auth(WARD, Role.CITIZEN, request_code="GD-AB12CD3"))
         auditor = await client.get("/v1/messages", headers=auth(WARD, Role.AUDITOR))
         by_code = await client.get(
-            "/v1/messages", params={"request_code": "GD-OTHER00"}, headers=auth(WARD, Role.STAFF)
+            "/v1/messages", params={"request_code": "GD-OTHER00"}, headers=auth(WARD, Role.OFFICER)
         )
 
     roles = {m["recipient_role"]: m for m in messages}
@@ -125,3 +125,14 @@ async def test_a_phone_typed_into_a_name_is_masked_in_the_message_list(service_s
     assert citizen["recipient_name"] == "Nguyễn Thị Lan (con trai 098****321)"
     listed = json.dumps(messages, ensure_ascii=False)
     assert "0987 654 321" not in listed and "654 321" not in listed
+
+
+async def test_an_unknown_query_parameter_is_refused_not_ignored(service_settings):
+    service, app = build()
+
+    async with serving(service, app) as client:
+        # A misspelt filter must not read as "every message of the ward".
+        response = await client.get("/v1/messages", params={"requestcode": "GD-AB12CD3"}, headers=auth(WARD))
+
+    assert response.status_code == 422
+    assert [(e["field"], e["code"]) for e in response.json()["errors"]] == [("requestcode", "extra_forbidden")]

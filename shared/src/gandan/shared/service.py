@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from faststream.specification import AsyncAPI
 from pydantic import BaseModel, Field
 
+from gandan.shared.auth import CredentialStore
 from gandan.shared.events import envelope_of
 from gandan.shared.http import install_error_handlers
 from gandan.shared.logs import configure_logging, log_fields
@@ -152,7 +153,8 @@ class Service:
                 yield
 
         app = FastAPI(title=f"Gần Dân {self.name}", lifespan=lifespan)
-        app.state.auth_secret = self.settings.auth_secret.get_secret_value()
+        app.state.auth_secret = self.settings.auth_secret.get_secret_value()  # citizens' tokens
+        app.state.credentials = CredentialStore(self.database)  # staff's and systems' keys
         install_error_handlers(app)
 
         @app.get("/health/live", tags=["health"])

@@ -35,7 +35,7 @@ class Trail(BaseModel):
     events: list[EvidenceView]
 
 
-READERS = require(Role.STAFF, Role.AUDITOR)
+READERS = require(Role.OFFICER, Role.LEADERSHIP, Role.AUDITOR)
 
 
 def evidence_router(repository: EvidenceLog) -> APIRouter:

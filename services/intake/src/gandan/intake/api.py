@@ -131,8 +131,9 @@ class HomeRequestStatus(BaseModel):
         )
 
 
-REGISTRARS = require(Role.CITIZEN, Role.GROUP_LEADER, Role.STAFF)
-READERS = require(Role.CITIZEN, Role.GROUP_LEADER, Role.STAFF, Role.AUDITOR)
+# Who registers (seed 000): the citizen, a residential-group leader for them, a centre officer.
+REGISTRARS = require(Role.CITIZEN, Role.GROUP_LEADER, Role.OFFICER)
+READERS = require(Role.CITIZEN, Role.GROUP_LEADER, Role.OFFICER, Role.LEADERSHIP, Role.AUDITOR)
 
 
 def home_requests_router(repository: HomeRequests, pseudonym_key: bytes) -> APIRouter:

@@ -2,8 +2,9 @@
 
 A citizen's credential is bound to their pseudonymous reference, which only intake can compute
 (it is keyed by INTAKE_PSEUDONYM_KEY, which shared/ never sees); it is signed with
-GANDAN_AUTH_SECRET like every credential. With it the citizen registers for that phone only and
-reads only the requests registered for it. For one request only: `gandan-token --request`.
+GANDAN_AUTH_SECRET like every citizen's credential (staff and systems have API keys instead:
+`gandan-credentials`). With it the citizen registers for that phone only and reads only the
+requests registered for it. For one request only: `gandan-token --request`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pydantic import ValidationError
 
 from gandan.intake.app import IntakeSettings
 from gandan.intake.domain import citizen_ref
-from gandan.shared.auth import Role, issue_token
+from gandan.shared.auth import issue_citizen_token
 from gandan.shared.phone import InvalidPhone, normalise_mobile
 from gandan.shared.wards import ward_name
 
@@ -38,10 +39,9 @@ def main() -> None:
         parser.error(f"GANDAN_AUTH_SECRET and INTAKE_PSEUDONYM_KEY must be set: {error}")
     reference = citizen_ref(settings.pseudonym_key.get_secret_value().encode(), args.ward, phone)
     print(
-        issue_token(
+        issue_citizen_token(
             settings.auth_secret.get_secret_value(),
             ward_code=args.ward,
-            role=Role.CITIZEN,
             subject=reference,
             valid_for=timedelta(days=args.days),
             citizen_ref=reference,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from gandan.notify.domain import Messages, MessageStatus
 from gandan.shared.auth import Credential, Role, require
@@ -31,11 +31,20 @@ class MessageView(BaseModel):
     sent_at: AwareDatetime | None = Field(None, description="Lúc nhà mạng nhận tin (UTC)")
 
 
+class MessageFilter(BaseModel):
+    # An unknown parameter is refused (422 extra_forbidden), not silently ignored: a caller who
+    # misspells `request_code` would otherwise read every message of the ward as if filtered.
+    model_config = ConfigDict(extra="forbid")
+
+    request_code: str | None = Field(None, max_length=40, description="Chỉ các tin nhắn của mã yêu cầu này")
+    limit: int = Field(100, ge=1, le=500, description="Số tin nhắn nhiều nhất")
+
+
 class MessageList(BaseModel):
     messages: list[MessageView]
 
 
-READERS = require(Role.STAFF, Role.AUDITOR)
+READERS = require(Role.OFFICER, Role.LEADERSHIP, Role.AUDITOR)
 
 
 def messages_router(repository: Messages) -> APIRouter:
@@ -44,10 +53,9 @@ def messages_router(repository: Messages) -> APIRouter:
     @router.get("", response_model=MessageList, responses=error_responses(401, 403, 422, 503))
     async def list_messages(
         credential: Annotated[Credential, Depends(READERS)],
-        request_code: Annotated[str | None, Query(max_length=40)] = None,
-        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        filters: Annotated[MessageFilter, Query()],
     ) -> MessageList:
-        messages = await repository.listing(credential.ward_code, request_code, limit)
+        messages = await repository.listing(credential.ward_code, filters.request_code, filters.limit)
         return MessageList(
             messages=[
                 MessageView(

@@ -45,8 +45,8 @@ from pymongo import AsyncMongoClient, InsertOne
 from pymongo.asynchronous.collection import AsyncCollection
 
 from gandan.dispatch.roster import load_roster
-from gandan.shared.auth import Role, issue_token
-from gandan.shared.clock import LOCAL_TZ
+from gandan.shared.auth import CredentialStore, Role
+from gandan.shared.clock import LOCAL_TZ, utcnow
 from gandan.shared.events import ProcedureField
 from gandan.shared.settings import ServiceSettings
 from gandan.shared.topology import Topology
@@ -339,14 +339,11 @@ class Sent:
 
 
 class Load:
-    def __init__(self, stack: Stack, client: AsyncMongoClient[Document]) -> None:
+    def __init__(self, stack: Stack, client: AsyncMongoClient[Document], key: str) -> None:
         self.stack = stack
         self.db = {name: client[stack.database_name(name)] for name in system.names()}
         self.next_phone = 0
-        self.headers = {
-            "Authorization": "Bearer "
-            + issue_token(stack.secret, ward_code=WARD, role=Role.STAFF, subject="bench", valid_for=timedelta(hours=2))
-        }
+        self.headers = {"Authorization": f"Bearer {key}"}
 
     async def send(self, count: int, *, concurrent: int | None = None, rate: float | None = None) -> Sent:
         """`count` registrations, `concurrent` at a time or one every 1/`rate` seconds."""
@@ -698,7 +695,9 @@ async def bench(sizes: Sizes, folder: Path, rabbitmq_url: str) -> list[str]:
             broker = await broker_round_trip(rabbitmq_url, f"{stack.namespace}.bench-round-trip", sizes.broker_messages)
         limits = (single, batched, broker)
         print(_limits(limits), flush=True)
-        load = Load(stack, client)
+        # An officer's API key, as `gandan-credentials issue --service intake` stores it.
+        officer = CredentialStore(client[stack.database_name("intake")])
+        load = Load(stack, client, await officer.issue(ward_code=WARD, role=Role.OFFICER, label="bench", now=utcnow()))
         async with BrokerTap(stack) as tap:
             with phase(times, "empty database"):
                 empty = await run_round(stack, load, tap, sizes)

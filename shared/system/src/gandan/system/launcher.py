@@ -301,8 +301,9 @@ async def run(launch: Launch) -> int:
         urls = ", ".join(f"{n} http://127.0.0.1:{p}" for n, p in launch.ports.items())
         _say(
             "gandan",
-            f"ready: {urls}. Credentials: `uv run gandan-token --ward 11002 --role staff` "
-            f"(with GANDAN_AUTH_SECRET from {launch.data_dir / 'secrets.env'}). Ctrl-C stops everything.",
+            f"ready: {urls}. Credentials: `uv run gandan-credentials issue --service intake --ward 11002 "
+            f"--role officer --label NAME` (with the settings in {launch.data_dir / 'secrets.env'}). "
+            "Ctrl-C stops everything.",
         )
 
         # The database too: the services reconnect to it, and would otherwise wait for it forever.

@@ -6,7 +6,9 @@ Where the servers come from, in order:
 3. the local RabbitMQ (127.0.0.1:5672), and a throwaway SecantusDB started here.
 
 Each test gets its own namespace: its own exchanges, queues and databases,
-deleted afterwards. Within it, a test can act as another service would (`publish`),
+deleted afterwards. `auth(ward, role)` gives the headers of a credential of this test: an API
+key stored in every service's database of the namespace (as `gandan-credentials issue` does),
+or a citizen's signed token. Within it, a test can act as another service would (`publish`),
 look into a service's database (`service_database`), read a queue (`queued`),
 wait for what happens asynchronously (`eventually`), run a service (`serving`), and
 count what the services ask their databases (`database_commands`).
@@ -40,7 +42,8 @@ from fastapi import FastAPI
 from pymongo import AsyncMongoClient, MongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
-from gandan.shared.auth import Role, issue_token
+from gandan.shared.auth import CREDENTIALS, Role, issue_citizen_token, new_key
+from gandan.shared.clock import utcnow
 from gandan.shared.events import Envelope, to_wire
 from gandan.shared.service import Service
 from gandan.shared.topology import Topology
@@ -53,19 +56,61 @@ PSEUDONYM_KEY = "test-only-pseudonym-key-" + "9876543210" * 4
 T = TypeVar("T")
 
 
+class _Keys:
+    """The API keys of the running test: stored in every service's database of its namespace, in the
+    database the test's services use (the session's, or the test's own `database_server`)."""
+
+    def __init__(self) -> None:
+        self.namespace: str | None = None
+        self.session_url: str | None = None
+        self.own_url: str | None = None  # set while a test runs its own database server
+        self._clients: dict[str, MongoClient[dict[str, Any]]] = {}
+        self._issued: dict[tuple[str, str, Role], str] = {}
+
+    def issue(self, ward_code: str, role: Role) -> str:
+        url = self.own_url or self.session_url
+        if self.namespace is None or url is None:
+            raise RuntimeError("an API key is stored in the test's databases: use the `namespace` fixture")
+        key, document = new_key(ward_code=ward_code, role=role, label="test", now=utcnow())
+        client = self._clients.setdefault(url, MongoClient(url))
+        for spec in system.SERVICES:
+            client[spec.database(self.namespace)][CREDENTIALS].insert_one(document)
+        return key
+
+    def key(self, ward_code: str, role: Role) -> str:
+        """One key per ward and role in a test: issued at its first use (so a test whose database is
+        away later still has it)."""
+        url = self.own_url or self.session_url or ""
+        if (url, ward_code, role) not in self._issued:
+            self._issued[url, ward_code, role] = self.issue(ward_code, role)
+        return self._issued[url, ward_code, role]
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+        self._issued.clear()
+        self.namespace = self.session_url = None
+
+
+_keys = _Keys()
+
+
 def token(
     ward_code: str = "11002",
-    role: Role = Role.STAFF,
+    role: Role = Role.OFFICER,
     secret: str = AUTH_SECRET,
     *,
     citizen_ref: str | None = None,
     request_code: str | None = None,
 ) -> str:
-    """A credential for tests; a citizen's must name its citizen_ref or request_code."""
-    return issue_token(
+    """A credential of this test: a citizen's signed token (naming its citizen_ref or request_code),
+    else the test's API key for that ward and role."""
+    if role is not Role.CITIZEN:
+        return _keys.key(ward_code, role)
+    return issue_citizen_token(
         secret,
         ward_code=ward_code,
-        role=role,
         subject="test",
         valid_for=timedelta(hours=1),
         citizen_ref=citizen_ref,
@@ -73,7 +118,12 @@ def token(
     )
 
 
-def auth(ward_code: str = "11002", role: Role = Role.STAFF, **binding: str) -> dict[str, str]:
+def new_api_key(ward_code: str = "11002", role: Role = Role.OFFICER) -> str:
+    """Another API key for that ward and role (`token` gives the same one each time)."""
+    return _keys.issue(ward_code, role)
+
+
+def auth(ward_code: str = "11002", role: Role = Role.OFFICER, **binding: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token(ward_code, role, **binding)}"}
 
 
@@ -208,9 +258,11 @@ def database_server(tmp_path: Path) -> Iterator[DatabaseServer]:
     """A database server process of this test's own, with its data on disk: to crash and restart."""
     server = DatabaseServer(tmp_path / "database", tmp_path / "database.log")
     server.start()
+    _keys.own_url = server.url  # the test's services use it: their keys belong there
     try:
         yield server
     finally:
+        _keys.own_url = None
         server.stop()
 
 
@@ -218,7 +270,9 @@ def database_server(tmp_path: Path) -> Iterator[DatabaseServer]:
 async def namespace(rabbitmq_url: str, mongodb_url: str) -> AsyncIterator[str]:
     """A prefix of this test's own: exchanges, queues and databases are deleted afterwards."""
     name = "t" + uuid.uuid4().hex[:12]
+    _keys.namespace, _keys.session_url = name, mongodb_url
     yield name
+    _keys.close()
     topology = Topology(name)
     connection = await aio_pika.connect(rabbitmq_url)
     async with connection:

@@ -1,0 +1,212 @@
+"""Who may do what (issue 8, item 7): API keys for one ward and one role, issued, listed and
+revoked by `gandan-credentials`, stored hashed; a revoked key refused at its next request; a key
+of one ward neither reads nor changes another ward's data; each role only what it may."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
+import httpx
+import pytest
+
+from gandan.audit.app import build as build_audit
+from gandan.intake.app import build as build_intake
+from gandan.notify.app import build as build_notify
+from gandan.shared.auth import CREDENTIALS, KEYED_ROLES, Role
+from gandan.system.services import SERVICES
+from gandan.testing import auth, eventually, serving
+from gandan.testing.factories import home_request_form, one_request
+
+WARD = "11002"  # Thạch Khôi: the caller's
+WARD_B = "11359"  # Gia Viên: the ward whose data must not leak
+B_NAME, B_PHONE = "Trần Thị Bình", "0987654321"
+B_NOTIFY_CODE = "GD-BBBBBB2"
+
+
+@pytest.fixture
+async def services(service_settings) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
+    """intake, notify and audit in this process: the services with endpoints of their own."""
+    async with AsyncExitStack() as stack:
+        yield {
+            name: await stack.enter_async_context(serving(*build()))
+            for name, build in (("intake", build_intake), ("notify", build_notify), ("audit", build_audit))
+        }
+
+
+def credentials_command(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from gandan.system.credentials import main; main()", *args],
+        env=os.environ | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+# --- the operator's command ----------------------------------------------------------------
+
+
+async def test_the_command_issues_lists_and_revokes_and_a_revoked_key_is_refused_at_once(
+    services, service_settings, service_database
+):
+    intake = services["intake"]
+    issued = credentials_command(
+        service_settings, "issue", "--service", "intake", "--ward", WARD, "--role", "officer", "--label", "Lê Văn Giang"
+    )
+    assert issued.returncode == 0, issued.stderr
+    key = issued.stdout.strip()
+    _, key_id, secret = key.split("_", 2)
+    headers = {"Authorization": f"Bearer {key}"}
+
+    accepted = await intake.post("/v1/home-requests", json=home_request_form(), headers=headers)
+    assert accepted.status_code == 202, accepted.text
+    # Issued for intake only: another service does not know it.
+    assert (await services["audit"].get("/v1/requests/GD-ZZZZZZZ/trail", headers=headers)).status_code == 401
+
+    [stored] = await service_database("intake")[CREDENTIALS].find({}).to_list()
+    assert stored["hash"] == hashlib.sha256(secret.encode()).hexdigest()
+    assert (stored["_id"], stored["ward"], stored["role"], stored["label"]) == (key_id, WARD, "officer", "Lê Văn Giang")
+    assert secret not in json.dumps(stored, default=str)
+
+    listed = credentials_command(service_settings, "list", "--service", "intake")
+    assert listed.returncode == 0, listed.stderr
+    [line] = listed.stdout.splitlines()
+    assert key_id in line and WARD in line and "officer" in line and "active" in line and "Lê Văn Giang" in line
+    assert secret not in listed.stdout
+
+    revoked = credentials_command(service_settings, "revoke", "--service", "intake", key_id)
+    assert revoked.returncode == 0, revoked.stderr
+
+    refused = await intake.post("/v1/home-requests", json=home_request_form(), headers=headers)
+    assert refused.status_code == 401
+    assert [e["code"] for e in refused.json()["errors"]] == ["credential_revoked"]
+    assert (
+        await intake.get(f"/v1/home-requests/{accepted.json()['request_code']}", headers=headers)
+    ).status_code == 401
+    assert await service_database("intake")["home_requests"].count_documents({}) == 1
+    assert "revoked" in credentials_command(service_settings, "list", "--service", "intake").stdout
+    unknown = credentials_command(service_settings, "revoke", "--service", "intake", "0" * 16)
+    assert unknown.returncode == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("issue", "--service", "intake", "--ward", WARD, "--role", "citizen", "--label", "x"),
+        ("issue", "--service", "intake", "--ward", "99999", "--role", "officer", "--label", "x"),
+        ("issue", "--service", "intake", "--ward", WARD, "--role", "officer", "--label", " "),
+        ("issue", "--service", "nowhere", "--ward", WARD, "--role", "officer", "--label", "x"),
+    ],
+    ids=["citizen", "unknown-ward", "empty-label", "unknown-service"],
+)
+def test_the_command_refuses_what_it_cannot_issue(service_settings, args):
+    refused = credentials_command(service_settings, *args)
+    assert refused.returncode == 2
+    assert refused.stdout == ""
+
+
+# --- one ward's key and another ward's data ---------------------------------------------------
+
+# Every endpoint that reads or changes a ward's data: (service, method, path) → how a key of
+# WARD asks for WARD_B's data there. A new endpoint without its line fails the test below.
+Attempt = Callable[[httpx.AsyncClient, str, dict[str, str]], Awaitable[httpx.Response]]
+ACROSS: dict[tuple[str, str, str], Attempt] = {
+    ("intake", "post", "/v1/home-requests"): lambda c, code, h: c.post(
+        "/v1/home-requests", json=home_request_form(ward_code=WARD_B), headers=h
+    ),
+    ("intake", "get", "/v1/home-requests/{code}"): lambda c, code, h: c.get(f"/v1/home-requests/{code}", headers=h),
+    ("notify", "get", "/v1/messages"): lambda c, code, h: c.get(
+        "/v1/messages", params={"request_code": B_NOTIFY_CODE}, headers=h
+    ),
+    ("audit", "get", "/v1/requests/{code}/trail"): lambda c, code, h: c.get(f"/v1/requests/{code}/trail", headers=h),
+}
+
+
+def test_every_endpoint_of_every_service_has_its_cross_ward_attempt(service_settings):
+    endpoints = {
+        (spec.name, method, path)
+        for spec in SERVICES
+        for path, item in importlib.import_module(f"gandan.{spec.name}.app").build()[1].openapi()["paths"].items()
+        for method in item
+        if not path.startswith("/health/")
+    }
+    assert endpoints == set(ACROSS) == set(ALLOWED)
+
+
+async def ward_b_data(services, publish) -> str:
+    """Ward B's request registered (so intake and audit hold it) and announced (so notify does)."""
+    registered = await services["intake"].post(
+        "/v1/home-requests",
+        json=home_request_form(ward_code=WARD_B, name=B_NAME, phone=B_PHONE),
+        headers=auth(WARD_B),
+    )
+    assert registered.status_code == 202, registered.text
+    code: str = registered.json()["request_code"]
+    _, contact, visit = one_request(ward_code=WARD_B, request_code=B_NOTIFY_CODE)
+    await publish(contact)
+    await publish(visit)
+
+    async def visible_to_b() -> bool:
+        trail = await services["audit"].get(f"/v1/requests/{code}/trail", headers=auth(WARD_B))
+        messages = await services["notify"].get("/v1/messages", headers=auth(WARD_B))
+        return trail.status_code == 200 and len(messages.json()["messages"]) == 3
+
+    await eventually(visible_to_b, what="ward B's trail and messages")
+    return code
+
+
+@pytest.mark.parametrize("role", [Role.OFFICER, Role.LEADERSHIP, Role.GROUP_LEADER, Role.AUDITOR])
+async def test_a_key_of_one_ward_neither_reads_nor_changes_another_ward_s_data(
+    services, publish, service_database, role
+):
+    code = await ward_b_data(services, publish)
+    b_requests = await service_database("intake")["home_requests"].count_documents({"ward_code": WARD_B})
+    # Everything of ward B an answer could give away: codes, names, phones (whole or masked).
+    of_b = [code, B_NOTIFY_CODE, B_NAME, B_PHONE, "098****321", "Nguyễn Thị Lan", "091****678", "Lê Văn Giang", WARD_B]
+
+    for (service, method, path), attempt in ACROSS.items():
+        answer = await attempt(services[service], code, auth(WARD, role))
+        assert answer.status_code in (200, 403, 404), (service, method, path, role, answer.text)
+        for secret in of_b:
+            assert secret not in answer.text, (service, method, path, role, secret)
+        if answer.status_code == 200:  # a list: of the caller's own ward only
+            assert answer.json() == {"messages": []}, (service, path)
+    # Nothing was changed in ward B.
+    assert await service_database("intake")["home_requests"].count_documents({"ward_code": WARD_B}) == b_requests
+
+
+# --- each role only what it may ---------------------------------------------------------------
+
+# Who may call each endpoint (a citizen's token is tested in intake's own tests); every other
+# role is refused with 403 role_not_allowed.
+ALLOWED: dict[tuple[str, str, str], set[Role]] = {
+    ("intake", "post", "/v1/home-requests"): {Role.OFFICER, Role.GROUP_LEADER},
+    ("intake", "get", "/v1/home-requests/{code}"): {Role.OFFICER, Role.LEADERSHIP, Role.GROUP_LEADER, Role.AUDITOR},
+    ("notify", "get", "/v1/messages"): {Role.OFFICER, Role.LEADERSHIP, Role.AUDITOR},
+    ("audit", "get", "/v1/requests/{code}/trail"): {Role.OFFICER, Role.LEADERSHIP, Role.AUDITOR},
+}
+
+
+@pytest.mark.parametrize("endpoint", list(ALLOWED), ids=lambda e: f"{e[0]}-{e[1]}-{e[2]}")
+async def test_each_role_does_only_what_it_may(services, endpoint):
+    service, method, path = endpoint
+    calls: dict[str, Callable[[dict[str, str]], Awaitable[httpx.Response]]] = {
+        "post": lambda h: services[service].post(path, json=home_request_form(), headers=h),
+        "get": lambda h: services[service].get(path.replace("{code}", "GD-ZZZZZZZ"), headers=h),
+    }
+    for role in KEYED_ROLES:
+        answer = await calls[method](auth(WARD, role))
+        body: Any = answer.json()
+        if role in ALLOWED[endpoint]:
+            assert answer.status_code in (200, 202, 404), (role, answer.text)
+        else:
+            assert answer.status_code == 403, (role, answer.text)
+            assert [e["code"] for e in body["errors"]] == ["role_not_allowed"]
