@@ -23,6 +23,8 @@ from gandan.shared.mongo import Document
 from gandan.shared.outbox import WITHOUT_OUTBOX, Outbox
 
 _KEY = "idempotency"
+# Written by the lifecycle (`gandan.intake.lifecycle.repository`), not part of a `HomeRequest`.
+_REVISION, _LIFECYCLE = "revision", "lifecycle"
 
 
 class MongoHomeRequests:
@@ -69,13 +71,23 @@ class MongoHomeRequests:
         document = await self.collection.find_one({"_id": code}, WITHOUT_OUTBOX)
         return _from_document(document) if document else None
 
-    async def schedule_visit(self, ward_code: str, code: str, visit: Visit) -> bool:
-        # Setting the same values again changes nothing, so a redelivered event is harmless.
+    async def schedule_visit(
+        self, ward_code: str, code: str, visit: Visit, *, from_states: frozenset[RequestStatus]
+    ) -> RequestStatus | None:
+        # No read first on the journey's path: the write itself checks the state. Only when it
+        # finds nothing (a redelivery, a request moved on, an unknown one) is the request read.
         result = await self.collection.update_one(
-            {"_id": code, "ward_code": ward_code},
-            {"$set": {"status": RequestStatus.VISIT_SCHEDULED.value, "visit": asdict(visit)}},
+            {"_id": code, "ward_code": ward_code, "status": {"$in": sorted(from_states)}},
+            {
+                "$set": {"status": RequestStatus.APPOINTMENT_PROPOSED.value, "visit": asdict(visit)},
+                # Moves the lifecycle's revision on, so that no update decided before it is stored after it.
+                "$inc": {_REVISION: 1},
+            },
         )
-        return result.matched_count == 1
+        if result.matched_count:
+            return RequestStatus.APPOINTMENT_PROPOSED
+        document = await self.collection.find_one({"_id": code, "ward_code": ward_code}, {"status": 1})
+        return RequestStatus(document["status"]) if document else None
 
 
 def _key_filter(key: IdempotencyKey) -> Document:
@@ -94,6 +106,8 @@ def _from_document(document: Document) -> HomeRequest:
     values = dict(document)
     values["code"] = values.pop("_id")
     values.pop(_KEY, None)
+    values.pop(_REVISION, None)
+    values.pop(_LIFECYCLE, None)
     values["preferred_date"] = date.fromisoformat(values["preferred_date"])
     values["category"] = EligibilityCategory(values["category"])
     values["field"] = ProcedureField(values["field"])
