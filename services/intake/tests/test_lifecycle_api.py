@@ -12,6 +12,10 @@ import httpx
 import pytest
 
 from gandan.intake.app import build
+from gandan.intake.domain import Visit
+from gandan.intake.lifecycle.domain import TRANSITIONS, Step
+from gandan.intake.repository import MongoHomeRequests
+from gandan.shared.outbox import WITHOUT_OUTBOX, Outbox
 from gandan.testing import auth, eventually, serving
 from gandan.testing.factories import envelope, visit_scheduled
 from gandan.testing.factories import home_request_form as form
@@ -46,10 +50,8 @@ APPOINTMENT = {"starts_at": tomorrow_at(9).isoformat(), "ends_at": tomorrow_at(1
 ON_PAPER = {"pages_digitised": 8, "submission": "paper", "fee_paid_online": False, "certified_on_the_spot": False}
 
 
-async def post(
-    client: httpx.AsyncClient, code: str, path: str, body: dict[str, Any], ward: str = WARD
-) -> httpx.Response:
-    return await client.post(f"{PATH}/{code}/{path}", json=body, headers=auth(WARD if ward == WARD else ward))
+async def post(client: httpx.AsyncClient, code: str, path: str, body: dict[str, Any]) -> httpx.Response:
+    return await client.post(f"{PATH}/{code}/{path}", json=body, headers=auth(WARD))
 
 
 async def outbox_types(home_requests, code: str) -> list[str]:
@@ -59,7 +61,7 @@ async def outbox_types(home_requests, code: str) -> list[str]:
 
 async def test_a_request_goes_from_registration_to_closed_each_step_with_its_event(client, home_requests):
     code = await register(client)
-    steps = [
+    steps: list[tuple[str, dict[str, Any], str]] = [
         ("appointment", APPOINTMENT, "appointment_agreed"),
         ("reports/dossier-received", ON_PAPER, "visited"),
         ("results/dossier-submitted", {"dossier_code": "H31.11-261201-0002"}, "dossier_submitted"),
@@ -165,20 +167,37 @@ async def test_invalid_reports_are_refused_with_a_code_and_a_vietnamese_message(
     assert await outbox_types(home_requests, request) == ["contact.registered", "request.registered"]
 
 
-async def test_a_booked_visit_is_a_proposed_appointment_and_does_not_undo_a_cancellation(client, publish):
-    proposed, cancelled = await register(client), await register(client, phone="0987654321")
-    await post(client, cancelled, "reports/cancelled", {"cancelled_by": "citizen", "reason": "Đã tự đến Trung tâm"})
-    starts = tomorrow_at(8)
+async def test_a_booked_visit_is_a_proposed_appointment(client, publish):
+    code = await register(client)
 
-    for code in (proposed, cancelled):
-        await publish(envelope(visit_scheduled(starts, request_code=code, visit_id=f"v-{code}")))
+    await publish(envelope(visit_scheduled(tomorrow_at(8), request_code=code, visit_id=f"v-{code}")))
 
     async def shown() -> dict[str, Any] | None:
-        view = (await client.get(f"{PATH}/{proposed}", headers=auth(WARD))).json()
+        view = (await client.get(f"{PATH}/{code}", headers=auth(WARD))).json()
         return view if view["status"] == "appointment_proposed" else None
 
-    await eventually(shown, what="the visit recorded")
-    assert (await client.get(f"{PATH}/{cancelled}", headers=auth(WARD))).json()["status"] == "cancelled"
+    assert (await eventually(shown, what="the visit recorded"))["visit"] is not None
+
+
+class _NoPublishing:
+    async def publish(self, envelope: dict[str, Any]) -> None:
+        raise AssertionError("recording a visit publishes nothing")
+
+
+async def test_a_visit_booked_late_does_not_undo_a_cancellation_or_an_agreed_appointment(
+    client, service_database, home_requests
+):
+    cancelled, agreed = await register(client), await register(client, phone="0987654321")
+    await post(client, cancelled, "reports/cancelled", {"cancelled_by": "citizen", "reason": "Đã tự đến Trung tâm"})
+    await post(client, agreed, "appointment", APPOINTMENT)
+    requests = MongoHomeRequests(Outbox(_NoPublishing(), service_database("intake")))
+    visit = Visit(tomorrow_at(8), tomorrow_at(9), "Lê Văn Giang", "Đông Đức Hợp")
+    from_states = TRANSITIONS[Step.PROPOSE_APPOINTMENT][0]
+
+    for code, status in ((cancelled, "cancelled"), (agreed, "appointment_agreed")):
+        before = await home_requests.find_one({"_id": code}, WITHOUT_OUTBOX)  # the relay marks it meanwhile
+        assert await requests.schedule_visit(WARD, code, visit, from_states=from_states) == status
+        assert await home_requests.find_one({"_id": code}, WITHOUT_OUTBOX) == before
 
 
 # --- citizens ---------------------------------------------------------------------------

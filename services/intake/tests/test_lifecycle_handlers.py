@@ -19,7 +19,7 @@ from gandan.intake.lifecycle.domain import (
     SurveyAnswer,
 )
 from gandan.intake.lifecycle.handlers import RequestNotFound, reach, record_survey_answer, update_request
-from gandan.shared.events import CancelledBy, RevisitReason, SurveyRating
+from gandan.shared.events import CancelledBy, RevisitReason, SurveyRating, to_wire
 
 from .fakes import FakeRequestLifecycle
 
@@ -28,9 +28,8 @@ PHONE = "0912345678"
 AGREED = Appointment(NOW + timedelta(days=1), NOW + timedelta(days=1, hours=1))
 
 
-def stored(status: RequestStatus = RequestStatus.APPOINTMENT_PROPOSED, **changes) -> FakeRequestLifecycle:
-    values = dict(code="GD-ABC2345", ward_code="11002", citizen_ref="cit-1", phone=PHONE, status=status, revision=1)
-    return FakeRequestLifecycle(Progress(**values | changes))
+def stored(status: RequestStatus = RequestStatus.APPOINTMENT_PROPOSED) -> FakeRequestLifecycle:
+    return FakeRequestLifecycle(Progress("GD-ABC2345", "11002", "cit-1", PHONE, status, revision=1))
 
 
 def update(requests: FakeRequestLifecycle, change, ward_code: str = "11002", code: str = "GD-ABC2345"):
@@ -105,7 +104,7 @@ async def test_survey_answers_once_served_the_second_replacing_the_first():
     assert not (await survey(answer)).replaced  # the same again: nothing new
     assert (await survey(SurveyAnswer(SurveyRating.RAT_HAI_LONG, "Rất tốt"))).replaced
 
-    assert [(e.type, e.data.replaces) for e in requests.events] == [
+    assert [(e.type, to_wire(e)["data"]["replaces"]) for e in requests.events] == [
         ("survey.answered", False),
         ("survey.answered", True),
     ]

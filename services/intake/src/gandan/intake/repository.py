@@ -37,6 +37,9 @@ class MongoHomeRequests:
         # What `schedule_visit` finds by. SecantusDB serves `_id` with another field from an
         # index only if one holds both; without it, each visit would read every request.
         await self.collection.create_index([("_id", ASCENDING), ("ward_code", ASCENDING)])
+        # The same for a write that checks the state (`schedule_visit`) or the lifecycle's revision.
+        await self.collection.create_index([("_id", ASCENDING), ("ward_code", ASCENDING), ("status", ASCENDING)])
+        await self.collection.create_index([("_id", ASCENDING), ("ward_code", ASCENDING), (_REVISION, ASCENDING)])
         # Sparse: only requests sent with a key are indexed, and each key is taken once.
         await self.collection.create_index(
             [(f"{_KEY}.ward_code", ASCENDING), (f"{_KEY}.subject", ASCENDING), (f"{_KEY}.key", ASCENDING)],
