@@ -212,7 +212,7 @@ async def test_a_database_crash_during_a_burst_loses_nothing_and_invents_nothing
             evidence = await db["audit"]["events"].find({}, {"type": 1, "request_code": 1, "data": 1}).to_list()
             if len(evidence) < 2 * REGISTRATIONS + 4 * len(booked):
                 return None
-            scheduled = await db["intake"]["home_requests"].count_documents({"status": "visit_scheduled"})
+            scheduled = await db["intake"]["home_requests"].count_documents({"status": "appointment_proposed"})
             if scheduled < len(booked):
                 return None
             return {"visits": visits, "refused": refused, "messages": messages, "evidence": evidence}
@@ -248,7 +248,7 @@ async def test_a_database_crash_during_a_burst_loses_nothing_and_invents_nothing
         assert len(evidence) == 2 * REGISTRATIONS + 4 * len(booked)
 
         # Intake knows of every visit; every outbox went out; nothing was dead-lettered.
-        assert await db["intake"]["home_requests"].count_documents({"status": "visit_scheduled"}) == len(booked)
+        assert await db["intake"]["home_requests"].count_documents({"status": "appointment_proposed"}) == len(booked)
 
         async def unpublished() -> int:
             return sum(

@@ -120,5 +120,5 @@ async def test_a_home_request_becomes_a_visit_three_messages_and_its_evidence(sy
         assert citizen["phone"] == "091****678"
 
         status = (await client.get(f"{url['intake']}/v1/home-requests/{code}", headers=staff)).json()
-        assert status["status"] == "visit_scheduled"
+        assert status["status"] == "appointment_proposed"
         assert status["visit"]["officer_name"] == "Lê Văn Giang"

@@ -26,6 +26,23 @@ ANSWERS = {
     "intake": {
         ("post", "/v1/home-requests"): {"202", "401", "403", "413", "422", "503"},
         ("get", "/v1/home-requests/{code}"): {"200", "401", "404", "422", "503"},
+        **{
+            ("post", f"/v1/home-requests/{{code}}/{update}"): {"200", "401", "403", "404", "409", "413", "422", "503"}
+            for update in (
+                "appointment",
+                "reports/dossier-received",
+                "reports/citizen-absent",
+                "reports/documents-missing",
+                "reports/cancelled",
+                "results/dossier-submitted",
+                "results/ready",
+                "results/delivered",
+                "results/overdue",
+                "results/finished",
+            )
+        },
+        ("post", "/v1/lookup"): {"200", "404", "413", "422", "429", "503"},
+        ("post", "/v1/survey"): {"200", "404", "409", "413", "422", "429", "503"},
     },
     "dispatch": {},
     "notify": {("get", "/v1/messages"): {"200", "401", "403", "422", "503"}},

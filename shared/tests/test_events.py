@@ -81,7 +81,20 @@ def test_an_event_from_a_service_that_does_not_own_its_type_is_refused(an_event)
 
 def test_each_type_has_one_owner():
     assert {service: owned_by(service) for service in ("intake", "dispatch", "notify", "audit")} == {
-        "intake": ["contact.registered", "request.registered"],
+        "intake": [
+            "appointment.agreed",
+            "contact.registered",
+            "dossier.received",
+            "dossier.submitted",
+            "request.cancelled",
+            "request.closed",
+            "request.overdue",
+            "request.registered",
+            "result.delivered",
+            "result.ready",
+            "revisit.needed",
+            "survey.answered",
+        ],
         "dispatch": ["visit.scheduled"],
         "notify": ["notification.failed", "notification.sent"],
         "audit": [],

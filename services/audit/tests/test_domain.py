@@ -12,6 +12,11 @@ from gandan.shared.events import (
     HomeAddress,
     NotificationFailed,
     PhoneNumber,
+    ProcedureKind,
+    ResultHandover,
+    ResultReady,
+    SurveyAnswered,
+    SurveyRating,
     VisitScheduled,
 )
 from gandan.testing.factories import ADDRESS, contact_registered, notification_failed, visit_scheduled
@@ -109,3 +114,30 @@ def test_minimising_what_was_minimised_changes_nothing():
     for contract, data in ((ContactRegistered, wire(contact)), (VisitScheduled, wire(visit_scheduled()))):
         once = minimised(contract, data)
         assert minimised(contract, once) == once
+
+
+def test_a_survey_answer_is_kept_with_any_phone_typed_into_its_comment_masked():
+    answer = SurveyAnswered(
+        request_code="GD-AB12CD3",
+        citizen_ref="cit-7f3a",
+        rating=SurveyRating.KHONG_HAI_LONG,
+        comment="Gọi lại cho tôi số 0912 345 678",
+        replaces=True,
+    )
+
+    kept = minimised(SurveyAnswered, wire(answer))
+
+    assert kept == wire(answer) | {"comment": "Gọi lại cho tôi số 091****678"}
+
+
+def test_a_result_update_is_kept_as_published():
+    ready = ResultReady(
+        request_code="GD-AB12CD3",
+        citizen_ref="cit-7f3a",
+        status="result_ready",
+        procedure_kind=ProcedureKind.DEATH_REGISTRATION,
+        handover=ResultHandover.AT_HOME,
+        tracking_number=None,
+    )
+
+    assert minimised(ResultReady, wire(ready)) == wire(ready)

@@ -14,6 +14,7 @@ from gandan.intake.domain import (
     RequestStatus,
     Visit,
 )
+from gandan.intake.lifecycle.domain import Appointment, Change, Progress, SurveyChange
 from gandan.shared.events import Envelope, EventData
 
 
@@ -41,9 +42,43 @@ class FakeHomeRequests:
     async def get(self, code: str) -> HomeRequest | None:
         return self.requests.get(code)
 
-    async def schedule_visit(self, ward_code: str, code: str, visit: Visit) -> bool:
+    async def schedule_visit(
+        self, ward_code: str, code: str, visit: Visit, *, from_states: frozenset[RequestStatus]
+    ) -> RequestStatus | None:
         request = self.requests.get(code)
         if request is None or request.ward_code != ward_code:
+            return None
+        if request.status in from_states:
+            request = self.requests[code] = replace(request, status=RequestStatus.APPOINTMENT_PROPOSED, visit=visit)
+        return request.status
+
+
+class FakeRequestLifecycle:
+    """The lifecycle's storage in memory, keeping the promises of `RequestLifecycle`."""
+
+    def __init__(self, *requests: Progress) -> None:
+        self.requests = {r.code: r for r in requests}
+        self.events: list[Envelope[EventData]] = []
+        self.collide = 0  # how many next stores find the request changed by someone else
+
+    async def progress(self, code: str, ward_code: str | None = None) -> Progress | None:
+        request = self.requests.get(code)
+        return request if request and ward_code in (None, request.ward_code) else None
+
+    async def store(self, change: Change | SurveyChange) -> bool:
+        request = self.requests[change.code]
+        if self.collide:
+            self.collide -= 1
+            self.requests[change.code] = replace(request, revision=request.revision + 1)
             return False
-        self.requests[code] = replace(request, status=RequestStatus.VISIT_SCHEDULED, visit=visit)
+        if request.revision != change.revision or request.ward_code != change.ward_code:
+            return False
+        if isinstance(change, Change):
+            request = replace(request, status=change.status, last_update=change.fingerprint)
+            if isinstance(appointment := change.records.get("appointment"), Appointment):
+                request = replace(request, appointment=appointment, appointment_agreed=True)
+        else:
+            request = replace(request, survey=change.answer, survey_replaced=change.replaces)
+        self.requests[change.code] = replace(request, revision=request.revision + 1)
+        self.events.append(change.event)
         return True

@@ -441,7 +441,7 @@ async def test_a_request_of_another_ward_reads_as_absent(client):
 async def scheduled(client, code: str) -> dict[str, Any]:
     async def check() -> dict[str, Any] | None:
         view = (await client.get(f"{PATH}/{code}", headers=auth(WARD))).json()
-        return view if view["status"] == "visit_scheduled" else None
+        return view if view["status"] == "appointment_proposed" else None
 
     return await eventually(check, what=f"{code} shows its visit")
 

@@ -88,7 +88,7 @@ async def test_a_booked_visit_moves_the_request_on(requests):
 
     assert requests.requests[request.code] == replace(
         request,
-        status=RequestStatus.VISIT_SCHEDULED,
+        status=RequestStatus.APPOINTMENT_PROPOSED,
         visit=Visit(event.data.starts_at, event.data.ends_at, "Lê Văn Giang", "Đông Đức Hợp"),
     )
 

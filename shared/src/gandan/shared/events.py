@@ -240,12 +240,168 @@ class NotificationFailed(NotificationOutcome):
     permanent: bool
 
 
+# --- a request's progress after the visit is booked (intake; issue 8) ------------------------
+# None carries the phone, the CCCD or the eligibility category: the citizen is `citizen_ref`.
+
+
+class ProcedureKind(StrEnum):
+    """What kind of procedure a result is of: notify chooses the letter by it (seed 004 B.4)."""
+
+    BIRTH_REGISTRATION = "birth_registration"  # congratulation letter
+    MARRIAGE_REGISTRATION = "marriage_registration"  # congratulation letter
+    DEATH_REGISTRATION = "death_registration"  # condolence letter to the family
+    CERTIFICATION = "certification"
+    LAND = "land"
+    OTHER = "other"
+
+
+class DossierSubmission(StrEnum):
+    ONLINE = "online"  # on the National Public Service Portal, at the visit
+    PAPER = "paper"  # taken back to the centre's desk
+
+
+class RevisitReason(StrEnum):
+    CITIZEN_ABSENT = "citizen_absent"
+    DOCUMENTS_MISSING = "documents_missing"
+
+
+class CancelledBy(StrEnum):
+    CITIZEN = "citizen"
+    CENTRE = "centre"
+
+
+class ResultHandover(StrEnum):
+    """Where the result waits for the citizen (seed 000 III.4)."""
+
+    PORTAL = "portal"
+    POST = "post"  # with a tracking number
+    AT_CENTRE = "at_centre"
+    AT_HOME = "at_home"
+
+
+class SurveyRating(StrEnum):
+    """The scale the centres' satisfaction surveys use (seed 004)."""
+
+    RAT_HAI_LONG = "rat_hai_long"  # rất hài lòng
+    HAI_LONG = "hai_long"  # hài lòng
+    KHONG_HAI_LONG = "khong_hai_long"  # không hài lòng
+
+
+class RequestProgress(EventData):
+    """A change of a request's state; `status` is the state it is in afterwards."""
+
+    owner: ClassVar[str] = "intake"
+    event_version: ClassVar[int] = 1
+
+    request_code: str
+    citizen_ref: CitizenRef
+    status: str
+
+
+class AppointmentAgreed(RequestProgress):
+    """The centre officer called the citizen and agreed the visit's date and time (seed 000: "hẹn ngày, giờ")."""
+
+    event_type: ClassVar[str] = "appointment.agreed"
+
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+
+
+class DossierReceived(RequestProgress):
+    """Field report: the dossier was received at the visit."""
+
+    event_type: ClassVar[str] = "dossier.received"
+
+    dossier_code: str | None = Field(description="National dossier code; known once submitted online")
+    pages_digitised: int
+    submission: DossierSubmission
+    fee_paid_online: bool
+    certified_on_the_spot: bool
+
+
+class DossierSubmitted(RequestProgress):
+    """A paper dossier brought back from the visit was entered at the centre's desk."""
+
+    event_type: ClassVar[str] = "dossier.submitted"
+
+    dossier_code: str
+
+
+class RevisitNeeded(RequestProgress):
+    """Field report: the visit could not take the dossier; a new appointment is needed."""
+
+    event_type: ClassVar[str] = "revisit.needed"
+
+    reason: RevisitReason
+    note: str | None
+
+
+class RequestCancelled(RequestProgress):
+    event_type: ClassVar[str] = "request.cancelled"
+
+    cancelled_by: CancelledBy
+    reason: str
+
+
+class ResultReady(RequestProgress):
+    event_type: ClassVar[str] = "result.ready"
+
+    procedure_kind: ProcedureKind
+    handover: ResultHandover
+    tracking_number: str | None = Field(description="The postal tracking number, for a result sent by post")
+
+
+class ResultDelivered(RequestProgress):
+    event_type: ClassVar[str] = "result.delivered"
+
+    procedure_kind: ProcedureKind
+
+
+class RequestOverdue(RequestProgress):
+    """The dossier will not be finished by its deadline: an apology letter is due (seed 004)."""
+
+    event_type: ClassVar[str] = "request.overdue"
+
+    procedure_kind: ProcedureKind
+    new_due_date: date
+
+
+class RequestClosed(RequestProgress):
+    event_type: ClassVar[str] = "request.closed"
+
+    procedure_kind: ProcedureKind
+
+
+class SurveyAnswered(EventData):
+    """A served citizen's satisfaction answer; `replaces` when it replaces their earlier one."""
+
+    event_type: ClassVar[str] = "survey.answered"
+    event_version: ClassVar[int] = 1
+    owner: ClassVar[str] = "intake"
+
+    request_code: str
+    citizen_ref: CitizenRef
+    rating: SurveyRating
+    comment: str | None
+    replaces: bool
+
+
 EVENT_TYPES: tuple[type[EventData], ...] = (
     RequestRegistered,
     ContactRegistered,
     VisitScheduled,
     NotificationSent,
     NotificationFailed,
+    AppointmentAgreed,
+    DossierReceived,
+    DossierSubmitted,
+    RevisitNeeded,
+    RequestCancelled,
+    ResultReady,
+    ResultDelivered,
+    RequestOverdue,
+    RequestClosed,
+    SurveyAnswered,
 )
 # Keyed by (type, version); looked up with whatever a message carries, so any key may be asked for.
 _BY_KEY: dict[tuple[object, object], type[EventData]] = {(t.event_type, t.event_version): t for t in EVENT_TYPES}

@@ -56,6 +56,12 @@ _MESSAGES = {
     "greater_than_equal": "Giá trị quá nhỏ.",
     "less_than_equal": "Giá trị quá lớn.",
     "uuid_parsing": "Không đúng định dạng UUID.",
+    "int_type": "Phải là một số nguyên.",
+    "bool_type": "Phải là true hoặc false.",
+    "bool_parsing": "Phải là true hoặc false.",
+    "datetime_type": "Thời điểm không hợp lệ (ISO 8601, có múi giờ).",
+    "datetime_parsing": "Thời điểm không hợp lệ (ISO 8601, có múi giờ).",
+    "timezone_aware": "Thời điểm phải có múi giờ, ví dụ 2026-12-02T08:00:00+07:00.",
 }
 
 
@@ -74,9 +80,12 @@ class ErrorBody(BaseModel):
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, field: str | None = None, headers: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(code)
         self.status, self.code, self.message, self.field = status, code, message, field
+        self.headers = dict(headers or {})
 
 
 _DESCRIPTIONS = {
@@ -86,6 +95,7 @@ _DESCRIPTIONS = {
     409: "Conflicts with an earlier request",
     413: f"Body larger than {MAX_BODY_BYTES} bytes",
     422: "Invalid input, every invalid field reported; or a body that is not JSON",
+    429: "Too many attempts: try again after Retry-After seconds",
     503: "The database is unreachable or the answer took too long: try again after Retry-After seconds",
 }
 
@@ -95,7 +105,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     responses: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
         response: dict[str, Any] = {"model": ErrorBody, "description": _DESCRIPTIONS[status]}
-        if status == 503:
+        if status in (429, 503):
             response["headers"] = {
                 "Retry-After": {"description": "Seconds to wait before trying again", "schema": {"type": "integer"}}
             }
@@ -153,7 +163,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, error: ApiError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+        headers = error.headers | ({"WWW-Authenticate": "Bearer"} if error.status == 401 else {})
         return error_response(error.status, error.code, error.message, error.field or "", headers)
 
     @app.exception_handler(HTTPException)

@@ -8,6 +8,9 @@ from pydantic_settings import SettingsConfigDict
 
 from gandan.intake.api import home_requests_router
 from gandan.intake.handlers import record_visit_scheduled
+from gandan.intake.lifecycle.api import CitizenLimits, lifecycle_router
+from gandan.intake.lifecycle.domain import LIFECYCLE_EVENTS
+from gandan.intake.lifecycle.repository import MongoRequestLifecycle
 from gandan.intake.repository import MongoHomeRequests
 from gandan.shared.events import ContactRegistered, RequestRegistered, VisitScheduled
 from gandan.shared.service import Service, run
@@ -21,12 +24,15 @@ class IntakeSettings(ServiceSettings):
     http_port: int = 8001
     # Keys the citizen pseudonyms; rotating it changes every citizen_ref.
     pseudonym_key: SecretStr = Field(min_length=32)
+    # Citizens' look-ups and survey answers (no credential), counted together: README "Citizens".
+    citizen_attempts_per_code_per_hour: int = Field(default=10, ge=1)
+    citizen_attempts_per_client_per_minute: int = Field(default=10, ge=1)
 
 
 SPEC = ServiceSpec(
     name="intake",
     settings=IntakeSettings,
-    produces=(ContactRegistered, RequestRegistered),
+    produces=(ContactRegistered, RequestRegistered, *LIFECYCLE_EVENTS),
     handlers={VisitScheduled.event_type: record_visit_scheduled},
 )
 
@@ -34,11 +40,16 @@ SPEC = ServiceSpec(
 def build(settings: IntakeSettings | None = None) -> tuple[Service, FastAPI]:
     settings = settings or IntakeSettings()
     service = Service(SPEC, settings)
-    repository = MongoHomeRequests(service.outbox())
+    outbox = service.outbox()
+    repository = MongoHomeRequests(outbox)
     service.on_startup(repository.ensure_indexes)
     service.consume(repository=repository)
     pseudonym_key = settings.pseudonym_key.get_secret_value().encode()
-    return service, service.http_app(home_requests_router(repository, pseudonym_key))
+    lifecycle = MongoRequestLifecycle(outbox, repository.collection)
+    limits = CitizenLimits(settings.citizen_attempts_per_code_per_hour, settings.citizen_attempts_per_client_per_minute)
+    return service, service.http_app(
+        home_requests_router(repository, pseudonym_key), lifecycle_router(lifecycle, limits)
+    )
 
 
 def main() -> None:

@@ -41,8 +41,24 @@ class EligibilityCategory(StrEnum):
 
 
 class RequestStatus(StrEnum):
+    """Where a request is; how it may move on is `gandan.intake.lifecycle.domain.TRANSITIONS`."""
+
     REGISTERED = "registered"
-    VISIT_SCHEDULED = "visit_scheduled"
+    APPOINTMENT_PROPOSED = "appointment_proposed"  # dispatch booked a visit
+    APPOINTMENT_AGREED = "appointment_agreed"  # the officer called the citizen and agreed it
+    VISITED = "visited"  # the dossier was taken on paper, to be entered at the centre
+    DOSSIER_SUBMITTED = "dossier_submitted"
+    RESULT_READY = "result_ready"
+    DELIVERED = "delivered"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+    REVISIT_NEEDED = "revisit_needed"  # citizen absent or documents missing
+    OVERDUE = "overdue"  # past its deadline, with a new due date
+
+    @classmethod
+    def _missing_(cls, value: object) -> RequestStatus | None:
+        # Stored before the lifecycle had its own states: a booked visit is a proposed appointment.
+        return cls.APPOINTMENT_PROPOSED if value == "visit_scheduled" else None
 
 
 @dataclass(frozen=True)
@@ -193,7 +209,10 @@ class HomeRequests(Protocol):
 
     async def get(self, code: str) -> HomeRequest | None: ...
 
-    async def schedule_visit(self, ward_code: str, code: str, visit: Visit) -> bool:
-        """Record the visit booked for the ward's request (status `visit_scheduled`), in one write;
-        False if the ward has no such request. The same visit again changes nothing."""
+    async def schedule_visit(
+        self, ward_code: str, code: str, visit: Visit, *, from_states: frozenset[RequestStatus]
+    ) -> RequestStatus | None:
+        """Record the visit booked for the ward's request (status `appointment_proposed`) in one
+        write, if the request is in one of `from_states`; its status afterwards, or None if the ward
+        has no such request. The same visit again changes nothing."""
         ...

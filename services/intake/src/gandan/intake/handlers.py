@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from uuid import UUID
 
@@ -15,13 +16,18 @@ from gandan.intake.domain import (
     IdempotencyKeyTaken,
     KeyedRequest,
     Registration,
+    RequestStatus,
     Visit,
     citizen_ref,
     fingerprint,
     new_request_code,
     registration_events,
 )
+from gandan.intake.lifecycle.domain import TRANSITIONS, Step
 from gandan.shared.events import Envelope, VisitScheduled
+from gandan.shared.logs import log_fields
+
+logger = logging.getLogger(__name__)
 
 _CODE_ATTEMPTS = 5
 
@@ -75,5 +81,11 @@ async def record_visit_scheduled(event: Envelope[VisitScheduled], *, repository:
         starts_at=visit.starts_at, ends_at=visit.ends_at, officer_name=visit.officer.name, leader_name=visit.leader.name
     )
     # One write, no read first: the ward's request is found by the write itself.
-    if not await repository.schedule_visit(event.ward_code, visit.request_code, booked):
+    status = await repository.schedule_visit(
+        event.ward_code, visit.request_code, booked, from_states=TRANSITIONS[Step.PROPOSE_APPOINTMENT][0]
+    )
+    if status is None:
         raise LookupError(f"visit for unknown request {visit.request_code}")
+    if status is not RequestStatus.APPOINTMENT_PROPOSED:
+        # Agreed on the phone or cancelled meanwhile: the booking does not move the request back.
+        logger.warning("visit not recorded", extra=log_fields(request_code=visit.request_code, status=status.value))

@@ -23,6 +23,8 @@ from gandan.shared.mongo import Document
 from gandan.shared.outbox import WITHOUT_OUTBOX, Outbox
 
 _KEY = "idempotency"
+# Written by the lifecycle (`gandan.intake.lifecycle.repository`), not part of a `HomeRequest`.
+_REVISION, _LIFECYCLE = "revision", "lifecycle"
 
 
 class MongoHomeRequests:
@@ -35,6 +37,9 @@ class MongoHomeRequests:
         # What `schedule_visit` finds by. SecantusDB serves `_id` with another field from an
         # index only if one holds both; without it, each visit would read every request.
         await self.collection.create_index([("_id", ASCENDING), ("ward_code", ASCENDING)])
+        # The same for a write that checks the state (`schedule_visit`) or the lifecycle's revision.
+        await self.collection.create_index([("_id", ASCENDING), ("ward_code", ASCENDING), ("status", ASCENDING)])
+        await self.collection.create_index([("_id", ASCENDING), ("ward_code", ASCENDING), (_REVISION, ASCENDING)])
         # Sparse: only requests sent with a key are indexed, and each key is taken once.
         await self.collection.create_index(
             [(f"{_KEY}.ward_code", ASCENDING), (f"{_KEY}.subject", ASCENDING), (f"{_KEY}.key", ASCENDING)],
@@ -69,13 +74,23 @@ class MongoHomeRequests:
         document = await self.collection.find_one({"_id": code}, WITHOUT_OUTBOX)
         return _from_document(document) if document else None
 
-    async def schedule_visit(self, ward_code: str, code: str, visit: Visit) -> bool:
-        # Setting the same values again changes nothing, so a redelivered event is harmless.
+    async def schedule_visit(
+        self, ward_code: str, code: str, visit: Visit, *, from_states: frozenset[RequestStatus]
+    ) -> RequestStatus | None:
+        # No read first on the journey's path: the write itself checks the state. Only when it
+        # finds nothing (a redelivery, a request moved on, an unknown one) is the request read.
         result = await self.collection.update_one(
-            {"_id": code, "ward_code": ward_code},
-            {"$set": {"status": RequestStatus.VISIT_SCHEDULED.value, "visit": asdict(visit)}},
+            {"_id": code, "ward_code": ward_code, "status": {"$in": sorted(from_states)}},
+            {
+                "$set": {"status": RequestStatus.APPOINTMENT_PROPOSED.value, "visit": asdict(visit)},
+                # Moves the lifecycle's revision on, so that no update decided before it is stored after it.
+                "$inc": {_REVISION: 1},
+            },
         )
-        return result.matched_count == 1
+        if result.matched_count:
+            return RequestStatus.APPOINTMENT_PROPOSED
+        document = await self.collection.find_one({"_id": code, "ward_code": ward_code}, {"status": 1})
+        return RequestStatus(document["status"]) if document else None
 
 
 def _key_filter(key: IdempotencyKey) -> Document:
@@ -94,6 +109,8 @@ def _from_document(document: Document) -> HomeRequest:
     values = dict(document)
     values["code"] = values.pop("_id")
     values.pop(_KEY, None)
+    values.pop(_REVISION, None)
+    values.pop(_LIFECYCLE, None)
     values["preferred_date"] = date.fromisoformat(values["preferred_date"])
     values["category"] = EligibilityCategory(values["category"])
     values["field"] = ProcedureField(values["field"])
