@@ -15,6 +15,7 @@ from gandan.intake.app import build
 from gandan.intake.domain import Visit
 from gandan.intake.lifecycle.domain import TRANSITIONS, Step
 from gandan.intake.repository import MongoHomeRequests
+from gandan.shared.auth import Role
 from gandan.shared.outbox import WITHOUT_OUTBOX, Outbox
 from gandan.testing import auth, eventually, serving
 from gandan.testing.factories import envelope, visit_scheduled
@@ -51,7 +52,9 @@ ON_PAPER = {"pages_digitised": 8, "submission": "paper", "fee_paid_online": Fals
 
 
 async def post(client: httpx.AsyncClient, code: str, path: str, body: dict[str, Any]) -> httpx.Response:
-    return await client.post(f"{PATH}/{code}/{path}", json=body, headers=auth(WARD))
+    # Results come from the centre's one-stop system; the rest from its officers.
+    role = Role.ONE_STOP if path.startswith("results/") else Role.OFFICER
+    return await client.post(f"{PATH}/{code}/{path}", json=body, headers=auth(WARD, role))
 
 
 async def outbox_types(home_requests, code: str) -> list[str]:

@@ -252,9 +252,8 @@ class TooManyAttempts(ApiError):
         )
 
 
-STAFF = require(Role.STAFF)
-# The centre's one-stop system; until it has a role of its own, a staff credential of the ward.
-ONE_STOP_SYSTEM = require(Role.STAFF)
+STAFF = require(Role.OFFICER, Role.LEADERSHIP)
+ONE_STOP_SYSTEM = require(Role.ONE_STOP)  # the centre's one-stop system (hệ thống một cửa)
 _ERRORS = error_responses(401, 403, 404, 409, 413, 422, 503)
 Staff = Annotated[Credential, Depends(STAFF)]
 System = Annotated[Credential, Depends(ONE_STOP_SYSTEM)]
