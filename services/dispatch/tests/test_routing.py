@@ -162,8 +162,13 @@ def test_a_vehicle_in_two_teams_is_refused():
 
 
 def test_the_solver_stops_at_its_time_limit():
-    visits = [visit(f"v{i}", near(100 * i, 50 * (i % 7)), window=SHIFT, minutes=20) for i in range(40)]
-    problem = DayProblem((Depot("centre", CENTRE),), (team("a"), team("b", groups=["g1"])), tuple(visits))
+    # Teams of different fields and groups: each profile has missing edges, which once made PyVRP overrun.
+    visits = [
+        visit(f"v{i}", near(100 * i, 50 * (i % 7)), window=SHIFT, minutes=20, field=f, group=g)
+        for i, (f, g) in enumerate([("ho_tich", "g1"), ("dat_dai", "g2"), ("dat_dai", "g1")] * 14)
+    ]
+    teams = (team("a", groups=["g1"]), team("b", fields=["dat_dai"], groups=["g2"]), team("c", fields=["dat_dai"]))
+    problem = DayProblem((Depot("centre", CENTRE),), teams, tuple(visits))
     travel = tables(problem)
     started = time.monotonic()
     solve_day(problem, travel, timedelta(seconds=1))
