@@ -33,7 +33,7 @@ SCALE = 1000
 
 def _search(seconds: float) -> pywrapcp.DefaultRoutingSearchParameters:
     params = pywrapcp.DefaultRoutingSearchParameters()
-    params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
+    params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
     params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
     params.time_limit.FromMilliseconds(int(seconds * 1000))
     return params
@@ -62,6 +62,8 @@ def ortools_solomon(name: str, seconds: float) -> list[list[int]]:
     for c in inst.customers[1:]:
         time_dim.CumulVar(manager.NodeToIndex(c.number)).SetRange(int(c.ready * SCALE), int(c.due * SCALE))
     solution = routing.SolveWithParameters(_search(seconds))
+    if solution is None:
+        raise RuntimeError(f"OR-Tools found no solution to {name} in {seconds:g} s")
     routes = []
     for v in range(inst.vehicles):
         index, route = routing.Start(v), []
