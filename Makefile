@@ -3,7 +3,7 @@
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test lint typecheck imports uv sync asyncapi bench
+.PHONY: run test lint typecheck imports uv sync asyncapi bench bench-routing
 
 uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv \
@@ -39,3 +39,8 @@ asyncapi: sync
 # is needed, the database is started for the run). `make bench BENCH_ARGS=--smoke`: about half a minute.
 bench: sync
 	$(UV) run --frozen python -m gandan.system.bench $(BENCH_ARGS)
+
+# The route solver on the Solomon VRPTW instances against the best known solutions: README "Route planning"
+# (C1+R1+RC1 at 10 s each: about 5 minutes). `make bench-routing BENCH_ROUTING_ARGS="--classes c1 --seconds 2"`.
+bench-routing: sync
+	$(UV) run --frozen python -m gandan.dispatch.bench.routing $(BENCH_ROUTING_ARGS)
