@@ -33,7 +33,7 @@ from gandan.shared.events import ProcedureField
 from gandan.shared.mongo import OPERATION_TIMEOUT_MS
 from gandan.shared.topology import Topology
 from gandan.system.services import names
-from gandan.testing import DatabaseServer, auth, eventually, free_port
+from gandan.testing import DatabaseServer, auth, eventually, free_port, ward_not_served
 from gandan.testing.factories import home_request_form, in_days
 
 REGISTRATIONS = 300
@@ -115,6 +115,9 @@ async def send_burst(intake: str, database_server: DatabaseServer, down_seconds:
                     )
                 except httpx.TransportError as error:
                     burst.failures[type(error).__name__] += 1
+                    continue
+                if ward_not_served(answer):  # intake has not yet heard dispatch's announcement
+                    await asyncio.sleep(0.1)
                     continue
                 if answer.status_code == 202:
                     burst.codes[key] = answer.json()["request_code"]

@@ -82,7 +82,7 @@ def test_an_event_from_a_service_that_does_not_own_its_type_is_refused(an_event)
 def test_each_type_has_one_owner():
     assert {service: owned_by(service) for service in ("intake", "dispatch", "notify", "audit")} == {
         "intake": ["contact.registered", "request.registered"],
-        "dispatch": ["visit.scheduled"],
+        "dispatch": ["visit.scheduled", "wards.served"],
         "notify": ["notification.failed", "notification.sent"],
         "audit": [],
     }

@@ -15,13 +15,15 @@ from gandan.intake.domain import (
     IdempotencyKeyTaken,
     KeyedRequest,
     Registration,
+    ServedWards,
     Visit,
+    WardNotServed,
     citizen_ref,
     fingerprint,
     new_request_code,
     registration_events,
 )
-from gandan.shared.events import Envelope, VisitScheduled
+from gandan.shared.events import Envelope, VisitScheduled, WardsServed
 
 _CODE_ATTEMPTS = 5
 
@@ -31,14 +33,21 @@ async def register_home_request(
     *,
     key: IdempotencyKey | None,
     repository: HomeRequests,
+    served: ServedWards,
     pseudonym_key: bytes,
     correlation_id: UUID,
     now: datetime,
 ) -> HomeRequest:
-    """Store a new request, or, for a key already used, the request it stands for."""
-    asked = fingerprint(details)
+    """Store a new request, or, for a key already used, the request it stands for.
+
+    Raises `WardNotServed` for a ward no roster serves, `OpenRequestExists` when the citizen
+    already has this procedure open (from the repository: its index decides a race).
+    """
+    asked = fingerprint(details, pseudonym_key)
     if key is not None and (earlier := await repository.by_idempotency_key(key)):
         return _same_registration(earlier, asked)
+    if not served.serves(details.ward_code):
+        raise WardNotServed(details.ward_code)
     # Drawn once per request: only a code that another request holds is drawn again.
     code = new_request_code()
     for _ in range(_CODE_ATTEMPTS):
@@ -77,3 +86,7 @@ async def record_visit_scheduled(event: Envelope[VisitScheduled], *, repository:
     # One write, no read first: the ward's request is found by the write itself.
     if not await repository.schedule_visit(event.ward_code, visit.request_code, booked):
         raise LookupError(f"visit for unknown request {visit.request_code}")
+
+
+async def record_wards_served(event: Envelope[WardsServed], *, served: ServedWards) -> None:
+    await served.record(event.data.ward_codes, event.data.as_of)
