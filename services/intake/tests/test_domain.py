@@ -1,7 +1,9 @@
 """Home requests without I/O: pseudonyms, request codes, and what registering announces."""
 
+import hashlib
 import json
 import re
+from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import uuid4
@@ -14,8 +16,10 @@ from gandan.intake.cccd import PROVINCE_CODES, CccdCipher, InvalidCccd, birth_ye
 from gandan.intake.domain import (
     EligibilityCategory,
     HomeRequest,
+    HomeRequestDetails,
     RequestStatus,
     citizen_ref,
+    fingerprint,
     new_request_code,
     registration_events,
 )
@@ -209,6 +213,7 @@ def test_a_new_request_is_registered_without_a_visit():
 
 CCCD = "031090012345"  # born in Hải Phòng, a man of 1990
 TODAY = date(2026, 11, 26)
+DETAILS = HomeRequestDetails.__dataclass_fields__
 
 
 def test_there_are_the_63_former_province_codes_from_001_to_096():
@@ -256,6 +261,14 @@ def test_a_sealed_cccd_reads_back_only_with_its_key_and_for_its_request():
         cipher.open(sealed, "GD-OTHER22")
     with pytest.raises(InvalidTag):
         CccdCipher(b"t" * 32).open(sealed, "GD-ABC2345")
+
+
+def test_what_a_retry_must_repeat_is_fingerprinted_under_a_key_so_the_cccd_cannot_be_guessed_back():
+    details = HomeRequestDetails(**{k: v for k, v in asdict(a_request(cccd=CCCD)).items() if k in DETAILS})
+    unkeyed = hashlib.sha256(json.dumps(asdict(details), sort_keys=True, default=str, ensure_ascii=False).encode())
+
+    assert fingerprint(details, KEY) == fingerprint(details, KEY)
+    assert fingerprint(details, KEY) not in {fingerprint(details, OTHER_KEY), unkeyed.hexdigest()}
 
 
 # --- open requests ---------------------------------------------------------------
