@@ -593,7 +593,7 @@ def _past(document: Document, template_code: str, number: int, part: int) -> Doc
             return value - timedelta(days=365, minutes=number % 100_000)
         if value == template_code:
             return code
-        if key in {"claims", "key", "event_id", "phone", "citizen_ref"} and isinstance(value, str):
+        if key in {"claims", "key", "event_id", "phone", "citizen_ref", "open_key"} and isinstance(value, str):
             return f"{value}#past{number}"  # unique in their indexes, as every request's are
         return value
 
