@@ -248,7 +248,9 @@ async def test_a_database_crash_during_a_burst_loses_nothing_and_invents_nothing
         )
         outcomes = Counter(e["data"]["message_id"] for e in evidence if e["type"].startswith("notification."))
         assert outcomes == Counter({m["_id"]: 1 for m in state["messages"]})
-        assert len(evidence) == 2 * REGISTRATIONS + 4 * len(booked)
+        # And of dispatch's announcement of the wards it serves, made once, as it started.
+        assert [e["data"]["ward_codes"] for e in evidence if e["type"] == "wards.served"] == [[WARD]]
+        assert len(evidence) == 2 * REGISTRATIONS + 4 * len(booked) + 1
 
         # Intake knows of every visit; every outbox went out; nothing was dead-lettered.
         assert await db["intake"]["home_requests"].count_documents({"status": "visit_scheduled"}) == len(booked)
