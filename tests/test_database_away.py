@@ -16,8 +16,11 @@ import pytest
 from gandan.audit.app import build as build_audit
 from gandan.intake.app import build as build_intake
 from gandan.notify.app import build as build_notify
+from gandan.shared.clock import utcnow
+from gandan.shared.events import WardsServed
 from gandan.shared.http import RESPONSE_DEADLINE_SECONDS, RETRY_AFTER_SECONDS, ErrorBody
-from gandan.testing import DatabaseServer, auth, serving
+from gandan.testing import DatabaseServer, auth, eventually, serving, ward_not_served
+from gandan.testing.factories import envelope
 from gandan.testing.factories import home_request_form as form
 
 WARD = "11002"
@@ -25,15 +28,25 @@ WARD = "11002"
 
 @pytest.fixture
 async def clients(
-    service_settings, database_server: DatabaseServer, monkeypatch: pytest.MonkeyPatch
+    service_settings, database_server: DatabaseServer, monkeypatch: pytest.MonkeyPatch, publish
 ) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
-    """intake, notify and audit, running against the test's own database server."""
+    """intake, notify and audit, running against the test's own database server; intake told, as
+    dispatch would tell it, that the ward is served."""
     monkeypatch.setenv("MONGODB_URL", database_server.url)
     async with AsyncExitStack() as stack:
-        yield {
+        clients = {
             name: await stack.enter_async_context(serving(*build()))
             for name, build in (("intake", build_intake), ("notify", build_notify), ("audit", build_audit))
         }
+        await publish(envelope(WardsServed(ward_codes=(WARD,), as_of=utcnow())))
+        await eventually(
+            lambda: clients["intake"].post(
+                "/v1/home-requests", json=form(procedure="Đăng ký khai tử"), headers=auth(WARD)
+            ),
+            lambda answer: not ward_not_served(answer),
+            what="intake knows the ward is served",
+        )
+        yield clients
 
 
 async def timed(request) -> tuple[httpx.Response, float]:

@@ -33,7 +33,7 @@ from gandan.shared.events import ProcedureField
 from gandan.shared.mongo import OPERATION_TIMEOUT_MS
 from gandan.shared.topology import Topology
 from gandan.system.services import names
-from gandan.testing import DatabaseServer, auth, eventually, free_port
+from gandan.testing import DatabaseServer, auth, eventually, free_port, ward_not_served
 from gandan.testing.factories import home_request_form, in_days
 
 REGISTRATIONS = 300
@@ -115,6 +115,9 @@ async def send_burst(intake: str, database_server: DatabaseServer, down_seconds:
                     )
                 except httpx.TransportError as error:
                     burst.failures[type(error).__name__] += 1
+                    continue
+                if ward_not_served(answer):  # intake has not yet heard dispatch's announcement
+                    await asyncio.sleep(0.1)
                     continue
                 if answer.status_code == 202:
                     burst.codes[key] = answer.json()["request_code"]
@@ -245,7 +248,9 @@ async def test_a_database_crash_during_a_burst_loses_nothing_and_invents_nothing
         )
         outcomes = Counter(e["data"]["message_id"] for e in evidence if e["type"].startswith("notification."))
         assert outcomes == Counter({m["_id"]: 1 for m in state["messages"]})
-        assert len(evidence) == 2 * REGISTRATIONS + 4 * len(booked)
+        # And of dispatch's announcement of the wards it serves, made once, as it started.
+        assert [e["data"]["ward_codes"] for e in evidence if e["type"] == "wards.served"] == [[WARD]]
+        assert len(evidence) == 2 * REGISTRATIONS + 4 * len(booked) + 1
 
         # Intake knows of every visit; every outbox went out; nothing was dead-lettered.
         assert await db["intake"]["home_requests"].count_documents({"status": "appointment_proposed"}) == len(booked)

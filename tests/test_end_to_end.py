@@ -4,6 +4,7 @@ and database, with the four services as separate processes started the way `gand
 import signal
 from collections.abc import Iterator
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 
 import holidays
@@ -11,7 +12,7 @@ import httpx
 import pytest
 
 from gandan.shared.clock import LOCAL_TZ, utcnow
-from gandan.testing import auth, eventually, launch
+from gandan.testing import auth, eventually, launch, ward_not_served
 from gandan.testing.factories import home_request_form
 
 
@@ -55,7 +56,8 @@ async def test_a_home_request_becomes_a_visit_three_messages_and_its_evidence(sy
 
         await eventually(all_ready, timeout=90, what="all four services ready")
 
-        answer = await client.post(
+        registration = partial(
+            client.post,
             f"{url['intake']}/v1/home-requests",
             headers=staff,
             json=home_request_form(
@@ -70,6 +72,8 @@ async def test_a_home_request_becomes_a_visit_three_messages_and_its_evidence(sy
                 time_window="afternoon",
             ),
         )
+        # Dispatch announces the wards it serves as it starts; until intake has heard, it refuses them.
+        answer = await eventually(registration, lambda a: not ward_not_served(a), what="intake knows 11002 is served")
         assert answer.status_code == 202, answer.text
         code = answer.json()["request_code"]
 

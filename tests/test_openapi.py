@@ -24,7 +24,7 @@ READY = "#/components/schemas/Readiness"
 # What each endpoint can answer, and nothing it cannot (each code has its test in the service's tests).
 ANSWERS = {
     "intake": {
-        ("post", "/v1/home-requests"): {"202", "401", "403", "413", "422", "503"},
+        ("post", "/v1/home-requests"): {"202", "401", "403", "409", "413", "422", "503"},
         ("get", "/v1/home-requests/{code}"): {"200", "401", "404", "422", "503"},
         **{
             ("post", f"/v1/home-requests/{{code}}/{update}"): {"200", "401", "403", "404", "409", "413", "422", "503"}
@@ -62,6 +62,7 @@ def service_env_for_documents() -> Any:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GANDAN_AUTH_SECRET", "x" * 40)
         patch.setenv("INTAKE_PSEUDONYM_KEY", "y" * 40)
+        patch.setenv("INTAKE_CCCD_KEY", "z" * 40)
         yield
 
 

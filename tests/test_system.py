@@ -13,7 +13,7 @@ from gandan.system.services import AUDIT, DISPATCH, INTAKE, NOTIFY, SERVICES, su
 
 def test_each_queue_is_bound_by_exactly_what_its_service_handles():
     assert subscriptions() == {
-        "intake": ("visit.scheduled",),
+        "intake": ("visit.scheduled", "wards.served"),
         "dispatch": ("request.registered",),
         "notify": ("contact.registered", "visit.scheduled"),
         "audit": ("#",),

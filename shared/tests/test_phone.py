@@ -20,6 +20,30 @@ def test_what_is_not_a_vietnamese_mobile_is_refused(raw):
         normalise_mobile(raw)
 
 
+ASSIGNED = [
+    *["032", "033", "034", "035", "036", "037", "038", "039", "086", "096", "097", "098"],  # Viettel
+    *["081", "082", "083", "084", "085", "088", "091", "094"],  # VinaPhone
+    *["070", "076", "077", "078", "079", "089", "090", "093"],  # MobiFone
+    *["052", "056", "058", "092", "059", "099", "087", "055"],  # Vietnamobile, Gmobile, Itelecom, Wintel
+]
+UNASSIGNED = ["030", "031", "050", "051", "053", "054", "057", "071", "072", "073", "074", "075", "080", "095"]
+
+
+@pytest.mark.parametrize("prefix", ASSIGNED)
+def test_every_prefix_of_a_mobile_network_is_accepted_however_written(prefix):
+    assert normalise_mobile(f"{prefix}1234567") == f"{prefix}1234567"
+    assert normalise_mobile(f"+84 {prefix[1:]} 123 4567") == f"{prefix}1234567"
+    assert re.fullmatch(MOBILE_AS_TYPED, f"+84 {prefix[1:]} 123 4567")
+
+
+@pytest.mark.parametrize("prefix", UNASSIGNED)
+def test_a_prefix_no_network_holds_is_refused_however_written(prefix):
+    for raw in (f"{prefix}1234567", f"+84 {prefix[1:]} 123 4567", f"{prefix}.123.4567"):
+        with pytest.raises(InvalidPhone):
+            normalise_mobile(raw)
+        assert not re.fullmatch(MOBILE_AS_TYPED, raw)
+
+
 def test_providers_get_the_international_form():
     assert international("0912.345.678") == "84912345678"
 

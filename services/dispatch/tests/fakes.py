@@ -16,6 +16,7 @@ class FakeVisits:
         self.outbox: dict[str, list[Envelope[EventData]]] = {}
         self.set_aside_requests: dict[str, SetAside] = {}
         self.collisions = 0  # writes refused because another visit held a claim
+        self.announcements: list[Envelope[EventData]] = []
 
     async def add(self, visit: Visit, event: Envelope[EventData]) -> bool:
         if visit.id in self.visits:
@@ -42,6 +43,9 @@ class FakeVisits:
 
     async def set_aside(self, request: SetAside) -> None:
         self.set_aside_requests.setdefault(request.id, request)
+
+    async def announce(self, served: Envelope[EventData]) -> None:
+        self.announcements.append(served)
 
     def booked(self) -> list[Visit]:
         return sorted(self.visits.values(), key=lambda v: v.slot.starts_at)

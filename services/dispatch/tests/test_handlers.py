@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 from typing import Any
@@ -190,6 +191,17 @@ async def test_a_group_name_without_its_tone_mark_is_not_guessed(handle, visits,
 
     assert visits.booked() == []
     assert len(visits.set_aside_requests) == 1
+
+
+@pytest.mark.parametrize("field", [ProcedureField.Y_TE, ProcedureField.GIAO_DUC, ProcedureField.THE_BAO_HIEM_Y_TE])
+async def test_a_field_no_officer_of_the_roster_handles_is_set_aside(visits, request_registered, field):
+    without = replace(THACH_KHOI, officers=tuple(o for o in THACH_KHOI.officers if field not in o.fields))
+
+    await handler(visits, rosters=lambda _: without)(request_registered(field=field))
+
+    assert visits.booked() == []
+    [aside] = visits.set_aside_requests.values()
+    assert "no officer handles field" in aside.reason
 
 
 async def test_ward_without_a_roster_is_set_aside(handle, visits, request_registered, office_day):

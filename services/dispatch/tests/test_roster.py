@@ -118,8 +118,9 @@ def test_load_roster_file_reads_a_valid_file(tmp_path):
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ('fields = ["ho_tich"]', 'fields = ["y_te"]', "unknown field"),
+        ('fields = ["ho_tich"]', 'fields = ["quoc_phong"]', "unknown field"),
         ('phone = "0912345678"', 'phone = "912345678"', "phone"),
+        ('phone = "0912345678"', 'phone = "0301234567"', "phone"),  # 030: no network holds it
         ('phone = "0387654321"', 'phone = "0387.654.321"', "phone"),
         ('roles = ["to_truong"]', 'roles = ["chu_tich"]', "roles"),
         ("number = 1", 'number = "1"', "number"),

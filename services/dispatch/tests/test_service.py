@@ -12,7 +12,7 @@ import pytest
 
 from gandan.dispatch.app import DispatchSettings, build
 from gandan.shared.clock import utcnow
-from gandan.shared.events import VisitScheduled
+from gandan.shared.events import VisitScheduled, WardsServed
 from gandan.shared.topology import Topology
 from gandan.testing import eventually, queued, serving
 
@@ -152,3 +152,20 @@ async def test_the_minimum_lead_time_is_read_from_dispatch_min_lead_minutes(
         [scheduled] = await collect(notify_queue, 1)
 
     assert scheduled.data.starts_at >= published_at + timedelta(days=3)
+
+
+async def test_each_start_announces_the_wards_its_rosters_serve_to_intake(dispatch, collect, namespace):
+    intake_queue = Topology(namespace).queue("intake").name
+    before = utcnow()
+
+    async with serving(*dispatch):
+        [first] = await collect(intake_queue, 1)
+    async with serving(*build(DispatchSettings())):
+        [second] = await collect(intake_queue, 1)
+
+    for event in (first, second):
+        assert event.type == "wards.served"
+        assert isinstance(event.data, WardsServed)
+        assert event.data.ward_codes == ("11002",)  # Thạch Khôi: the one roster shipped
+        assert event.data.as_of >= before
+    assert second.id != first.id and second.data.as_of > first.data.as_of

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from gandan.intake.domain import (
     DuplicateRequestCode,
@@ -10,6 +11,7 @@ from gandan.intake.domain import (
     IdempotencyKey,
     IdempotencyKeyTaken,
     KeyedRequest,
+    OpenRequestExists,
     Registration,
     RequestStatus,
     Visit,
@@ -30,9 +32,11 @@ class FakeHomeRequests:
             if self.outbox[request.code][0].id == registration.events[0].id:
                 return  # this very write, retried
             raise DuplicateRequestCode(request.code)
+        if key is not None and key in self.keys:
+            raise IdempotencyKeyTaken(key.key)
+        if open_one := next((r for r in self.requests.values() if r.open_key == request.open_key), None):
+            raise OpenRequestExists(open_one.code)
         if key is not None:
-            if key in self.keys:
-                raise IdempotencyKeyTaken(key.key)
             self.keys[key] = KeyedRequest(request, registration.fingerprint)
         self.requests[request.code], self.outbox[request.code] = request, registration.events
 
@@ -82,3 +86,15 @@ class FakeRequestLifecycle:
         self.requests[change.code] = replace(request, revision=request.revision + 1)
         self.events.append(change.event)
         return True
+
+
+class FakeServedWards:
+    def __init__(self, *ward_codes: str) -> None:
+        self.wards, self.as_of = frozenset(ward_codes), datetime.min.replace(tzinfo=UTC)
+
+    def serves(self, ward_code: str) -> bool:
+        return ward_code in self.wards
+
+    async def record(self, ward_codes: tuple[str, ...], as_of: datetime) -> None:
+        if as_of > self.as_of:
+            self.wards, self.as_of = frozenset(ward_codes), as_of

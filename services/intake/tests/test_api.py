@@ -153,7 +153,7 @@ async def test_the_same_citizen_gets_the_same_reference_however_the_phone_is_wri
     client, home_requests, rabbitmq_url, topology
 ):
     first = await register(client, form(phone="0912.345.678"))
-    second = await register(client, form(phone="+84 912 345 678"))
+    second = await register(client, form(phone="+84 912 345 678", procedure="Chứng thực bản sao từ bản chính"))
     other_person = await register(client, form(phone="0987 654 321"))
     for code in (first, second, other_person):
         await published(home_requests, code)
@@ -167,7 +167,7 @@ async def test_the_same_citizen_gets_the_same_reference_however_the_phone_is_wri
 
 
 async def test_each_request_gets_its_own_code(client):
-    codes = [await register(client) for _ in range(5)]
+    codes = [await register(client, form(procedure=f"Chứng thực bản sao số {n}")) for n in range(5)]
     assert len(set(codes)) == 5
     for code in codes:
         assert (await client.get(f"{PATH}/{code}", headers=auth(WARD))).status_code == 200
@@ -175,7 +175,7 @@ async def test_each_request_gets_its_own_code(client):
 
 async def test_preferred_date_may_be_today_or_the_last_day_of_the_horizon(client):
     for day in (today(), today() + timedelta(days=90)):
-        code = await register(client, form(preferred_date=day.isoformat()))
+        code = await register(client, form(preferred_date=day.isoformat(), procedure=f"Chứng thực ({day})"))
         view = (await client.get(f"{PATH}/{code}", headers=auth(WARD))).json()
         assert view["preferred_date"] == day.isoformat()
 
@@ -186,7 +186,9 @@ async def test_the_day_that_counts_is_vietnam_s(client, monkeypatch):
     monkeypatch.setattr("gandan.intake.api.utcnow", lambda: now)
 
     async def post(day: str):
-        return await client.post(PATH, json=form(preferred_date=day), headers=auth(WARD))
+        return await client.post(
+            PATH, json=form(preferred_date=day, procedure=f"Chứng thực ({day})"), headers=auth(WARD)
+        )
 
     past = await post("2026-06-01")
     assert past.status_code == 422
@@ -205,7 +207,7 @@ async def test_a_drawn_code_already_in_use_is_never_overwritten(client, monkeypa
     draws = iter([first, first, "GD-BCDEFGH"])
     monkeypatch.setattr("gandan.intake.handlers.new_request_code", lambda: next(draws))
 
-    second = await register(client, form(residential_group="Qua Bộ", time_window="afternoon"))
+    second = await register(client, form(residential_group="Qua Bộ", time_window="afternoon", phone="0987654321"))
 
     assert second == "GD-BCDEFGH"
     assert (await client.get(f"{PATH}/{first}", headers=auth(WARD))).json()["time_window"] == "morning"
@@ -233,6 +235,13 @@ BAD_INPUT = [
     pytest.param(changed(ward_code="99999"), "ward_code", "unknown_ward", id="unknown-ward"),
     pytest.param(changed(phone="12345"), "phone", "invalid_phone", id="short-phone"),
     pytest.param(changed(phone="0212345678"), "phone", "invalid_phone", id="landline-prefix"),
+    pytest.param(changed(phone="0301234567"), "phone", "invalid_phone", id="unassigned-prefix-030"),
+    pytest.param(changed(phone="+84 95 123 4567"), "phone", "invalid_phone", id="unassigned-prefix-095"),
+    pytest.param(changed(cccd="003090012345"), "cccd", "invalid_cccd", id="cccd-no-such-province"),
+    pytest.param(changed(cccd="03109001234"), "cccd", "invalid_cccd", id="cccd-11-digits"),
+    pytest.param(changed(cccd="031490012345"), "cccd", "invalid_cccd", id="cccd-born-in-2190"),
+    pytest.param(without("registered_by"), "registered_by", "missing", id="missing-registrar"),
+    pytest.param(changed(channel="fax"), "channel", "enum", id="unknown-channel"),
     pytest.param(changed(category="khong_co"), "category", "enum", id="unknown-category"),
     pytest.param(
         changed(preferred_date=lambda: (today() - timedelta(days=1)).isoformat()),
@@ -262,7 +271,7 @@ BAD_INPUT = [
         changed(residential_group="Thanh\u200bXá"), "residential_group", "control_character", id="zero-width-in-group"
     ),
 ]
-CUSTOM_CODES = {"unknown_ward", "invalid_phone", "date_in_past", "date_too_far", "control_character"}
+CUSTOM_CODES = {"unknown_ward", "invalid_phone", "invalid_cccd", "date_in_past", "date_too_far", "control_character"}
 
 
 @pytest.mark.parametrize(("body", "field", "code"), BAD_INPUT)
@@ -464,7 +473,7 @@ async def test_a_scheduled_visit_shows_in_the_request_status(client, rabbitmq_ur
 
     # The same event delivered again changes nothing. Another request's visit, published after
     # it on the same queue, tells when the duplicate has been handled.
-    later = await register(client)
+    later = await register(client, form(procedure="Đăng ký khai tử"))
     await publish(visit)
     await publish(visit_for(later, starts_at + timedelta(hours=2), "Trần Thị Hoa"))
     assert (await scheduled(client, later))["visit"]["officer_name"] == "Trần Thị Hoa"
@@ -531,7 +540,7 @@ async def test_a_citizen_cannot_register_for_another_phone_and_nothing_is_kept(
 
 
 async def test_a_citizen_reads_their_own_requests_and_no_one_else_s(client):
-    mine = [await register(client, form(phone="0912345678")) for _ in range(2)]
+    mine = [await register(client, form(phone="0912345678", procedure=p)) for p in ("Đăng ký khai tử", "Chứng thực")]
     neighbour = await register(client, form(phone="0987654321", name="Trần Thị Bình"))
 
     for code in mine:
@@ -555,7 +564,7 @@ async def test_the_same_phone_in_another_ward_is_another_citizen(client):
 
 
 async def test_a_credential_for_one_request_reads_that_request_only_and_registers_nothing(client, home_requests):
-    code, other = await register(client), await register(client)
+    code, other = await register(client), await register(client, form(phone="0987654321"))
     one = auth(WARD, Role.CITIZEN, request_code=code)
 
     assert (await client.get(f"{PATH}/{code.lower()}", headers=one)).status_code == 200

@@ -12,12 +12,13 @@ import httpx
 import pytest
 
 from gandan.intake.app import build
+from gandan.intake.cccd import CccdCipher
 from gandan.intake.domain import Visit
 from gandan.intake.lifecycle.domain import TRANSITIONS, Step
 from gandan.intake.repository import MongoHomeRequests
 from gandan.shared.auth import Role
 from gandan.shared.outbox import WITHOUT_OUTBOX, Outbox
-from gandan.testing import auth, eventually, serving
+from gandan.testing import CCCD_KEY, auth, eventually, serving
 from gandan.testing.factories import envelope, visit_scheduled
 from gandan.testing.factories import home_request_form as form
 
@@ -29,7 +30,7 @@ PER_CODE, PER_CLIENT = 4, 6
 
 
 @pytest.fixture
-async def client(service_settings: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[httpx.AsyncClient]:
+async def client(served_wards: tuple[str, ...], monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[httpx.AsyncClient]:
     monkeypatch.setenv("INTAKE_CITIZEN_ATTEMPTS_PER_CODE_PER_HOUR", str(PER_CODE))
     monkeypatch.setenv("INTAKE_CITIZEN_ATTEMPTS_PER_CLIENT_PER_MINUTE", str(PER_CLIENT))
     service, app = build()
@@ -193,7 +194,7 @@ async def test_a_visit_booked_late_does_not_undo_a_cancellation_or_an_agreed_app
     cancelled, agreed = await register(client), await register(client, phone="0987654321")
     await post(client, cancelled, "reports/cancelled", {"cancelled_by": "citizen", "reason": "Đã tự đến Trung tâm"})
     await post(client, agreed, "appointment", APPOINTMENT)
-    requests = MongoHomeRequests(Outbox(_NoPublishing(), service_database("intake")))
+    requests = MongoHomeRequests(Outbox(_NoPublishing(), service_database("intake")), CccdCipher(CCCD_KEY.encode()))
     visit = Visit(tomorrow_at(8), tomorrow_at(9), "Lê Văn Giang", "Đông Đức Hợp")
     from_states = TRANSITIONS[Step.PROPOSE_APPOINTMENT][0]
 
@@ -276,3 +277,15 @@ async def test_a_served_citizen_answers_the_survey_and_a_second_answer_replaces_
     answered = [e["event"]["data"] for e in document["outbox"] if e["event"]["type"] == "survey.answered"]
     assert [(a["rating"], a["replaces"]) for a in answered] == [("hai_long", False), ("rat_hai_long", True)]
     assert all(PHONE not in str(a) for a in answered)
+
+
+async def test_a_cancelled_request_lets_the_citizen_ask_for_the_same_procedure_again(client):
+    first = await register(client)
+    again = await client.post(PATH, json=form(phone=PHONE), headers=auth(WARD))
+    assert again.status_code == 409, again.text  # still open: the same citizen and procedure
+
+    await post(client, first, "reports/cancelled", {"cancelled_by": "citizen", "reason": "Chọn ngày khác"})
+    after = await client.post(PATH, json=form(phone=PHONE), headers=auth(WARD))
+
+    assert after.status_code == 202, after.text
+    assert after.json()["request_code"] != first

@@ -96,18 +96,24 @@ async def test_a_key_belongs_to_the_credential_that_sent_it(client, home_request
     # Two group leaders of one ward, each with a key of their own.
     thanh_xa, qua_bo = new_api_key(WARD, Role.GROUP_LEADER), new_api_key(WARD, Role.GROUP_LEADER)
     first = await client.post(PATH, json=form(), headers=sent_by(thanh_xa))
-    other = await client.post(PATH, json=form(name="Trần Thị Bình"), headers=sent_by(qua_bo))
+    other = await client.post(PATH, json=form(name="Trần Thị Bình", phone="0987654321"), headers=sent_by(qua_bo))
 
     assert first.status_code == other.status_code == 202, other.text
     assert first.json()["request_code"] != other.json()["request_code"]
     assert await home_requests.count_documents({}) == 2
 
 
-async def test_without_a_key_each_post_is_a_new_request(client, home_requests):
+async def test_without_a_key_a_post_sent_again_is_no_retry_but_a_second_request_refused_as_still_open(
+    client, home_requests
+):
     first = await client.post(PATH, json=form(), headers=auth(WARD))
     second = await client.post(PATH, json=form(), headers=auth(WARD))
-    assert first.json()["request_code"] != second.json()["request_code"]
-    assert await home_requests.count_documents({}) == 2
+
+    assert second.status_code == 409, second.text
+    [error] = second.json()["errors"]
+    assert error["code"] == "open_request_exists"
+    assert first.json()["request_code"] in error["message"]
+    assert await home_requests.count_documents({}) == 1
 
 
 @pytest.mark.parametrize("key", ["", "k" * 101])

@@ -45,7 +45,10 @@ class Envelope(BaseModel, Generic[D]):
     type: str = Field(description="Event type; also the routing key.")
     version: int = Field(ge=1, description="Schema version of `data` for this type.")
     occurred_at: AwareDatetime = Field(description="When it happened, in UTC.")
-    ward_code: str = Field(pattern=r"^\d{5}$", description="Official code of the ward or commune.")
+    ward_code: str = Field(
+        pattern=r"^\d{5}$",
+        description="Official code of the ward or commune; 00000 for an event about several, named in its data.",
+    )
     correlation_id: UUID = Field(description="Shared by every event of one piece of work.")
     causation_id: UUID | None = Field(description="The event that caused this one; null when a person's action did.")
     producer: str = Field(description="The service that published it.")
@@ -111,6 +114,28 @@ class ProcedureField(StrEnum):
     MOI_TRUONG = "moi_truong"  # environment
     DANG_KY_KINH_DOANH = "dang_ky_kinh_doanh"  # business registration
     VAN_HOA_XA_HOI = "van_hoa_xa_hoi"  # culture–society
+    Y_TE = "y_te"  # health (seed 004 B.4)
+    GIAO_DUC = "giao_duc"  # education
+    THE_BAO_HIEM_Y_TE = "the_bao_hiem_y_te"  # health-insurance cards, delivered at home (seed 004 B.4)
+
+
+class Registrar(StrEnum):
+    """Who registered the need (seed 000 III.4: the citizen, or someone for them)."""
+
+    CITIZEN = "citizen"
+    RELATIVE = "relative"
+    GROUP_LEADER = "group_leader"  # residential group's BTCB, leader or deputy
+    CENTRE_OFFICER = "centre_officer"
+
+
+class RegistrationChannel(StrEnum):
+    """How the need reached the centre (seed 000): evidence of the online share for the assessment."""
+
+    PHONE_CALL = "phone_call"
+    ZALO = "zalo"
+    AT_CENTRE = "at_centre"
+    MOBILE_SESSION = "mobile_session"
+    WEB = "web"
 
 
 class TimeWindow(StrEnum):
@@ -175,6 +200,9 @@ class RequestRegistered(EventData):
     preferred_date: date
     time_window: TimeWindow
     result_delivery: ResultDelivery
+    # Added within v1, optional: events published before carry neither.
+    registered_by: Registrar | None = None
+    channel: RegistrationChannel | None = None
 
 
 class ContactRegistered(EventData):
@@ -208,6 +236,22 @@ class VisitScheduled(EventData):
     field: ProcedureField
     officer: StaffContact
     leader: LeaderContact
+
+
+# The envelope's ward of an event about several wards (`wards.served`): no official code is 00000.
+SEVERAL_WARDS = "00000"
+
+
+class WardsServed(EventData):
+    """The wards dispatch can serve at home now: those its rosters cover. Each announcement
+    replaces the earlier ones; the latest `as_of` wins. Its envelope's ward is `SEVERAL_WARDS`."""
+
+    event_type: ClassVar[str] = "wards.served"
+    event_version: ClassVar[int] = 1
+    owner: ClassVar[str] = "dispatch"
+
+    ward_codes: tuple[Annotated[str, Field(pattern=r"^\d{5}$")], ...]
+    as_of: AwareDatetime
 
 
 class NotificationOutcome(EventData):
@@ -390,6 +434,7 @@ EVENT_TYPES: tuple[type[EventData], ...] = (
     RequestRegistered,
     ContactRegistered,
     VisitScheduled,
+    WardsServed,
     NotificationSent,
     NotificationFailed,
     AppointmentAgreed,

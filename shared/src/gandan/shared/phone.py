@@ -4,14 +4,33 @@ from __future__ import annotations
 
 import re
 
-# Mobile prefixes after the 2018 renumbering: 03x, 05x, 07x, 08x, 09x. ASCII digits only:
-# Python's \d would take Arabic-Indic or full-width digits too.
-_MOBILE = re.compile(r"^0[35789][0-9]{8}$")
+# The prefixes assigned to mobile networks today (the Ministry's numbering plan, after the 2018
+# renumbering): Viettel 032-039, 086, 096-098; VinaPhone 081-085, 088, 091, 094; MobiFone 070,
+# 076-079, 089, 090, 093; Vietnamobile 052, 056, 058, 092; Gmobile 059, 099; Itelecom 087;
+# Wintel (was Reddi) 055. Unassigned ones (030, 031, 050, 051, 053, 054, 057, 071-075, 080, 095)
+# reach no one: a message to them would be lost. ASCII digits only: Python's \d would take
+# Arabic-Indic or full-width digits too.
+MOBILE_PREFIXES: frozenset[str] = frozenset(
+    [f"03{d}" for d in range(2, 10)]
+    + ["052", "055", "056", "058", "059", "070", "076", "077", "078", "079"]
+    + [f"08{d}" for d in range(1, 10)]
+    + ["090", "091", "092", "093", "094", "096", "097", "098", "099"]
+)
+# The second and third digits, per second digit, as character classes: `3[2-9]` and so on.
+_AFTER_ZERO = "|".join(
+    f"{second}[{''.join(sorted(p[2] for p in MOBILE_PREFIXES if p[1] == second))}]"
+    for second in sorted({p[1] for p in MOBILE_PREFIXES})
+)
+_MOBILE = re.compile(rf"^0(?:{_AFTER_ZERO})[0-9]{{7}}$")
 _SEPARATOR = r"[\s.\-()]"
 _SEPARATORS = re.compile(_SEPARATOR)
 _S = _SEPARATOR + "*"
 # What `normalise_mobile` accepts, as one pattern over the number as typed: for the API schema.
-MOBILE_AS_TYPED = rf"^{_S}(?:0|\+{_S}8{_S}4|8{_S}4){_S}[35789](?:{_S}[0-9]){{8}}{_S}$"
+_AFTER_ZERO_AS_TYPED = "|".join(
+    f"{second}{_S}[{''.join(sorted(p[2] for p in MOBILE_PREFIXES if p[1] == second))}]"
+    for second in sorted({p[1] for p in MOBILE_PREFIXES})
+)
+MOBILE_AS_TYPED = rf"^{_S}(?:0|\+{_S}8{_S}4|8{_S}4){_S}(?:{_AFTER_ZERO_AS_TYPED})(?:{_S}[0-9]){{7}}{_S}$"
 # Anything that looks like a Vietnamese phone number inside free text: mobile (0 + 9 digits)
 # or landline (02x + 8 digits), written with or without separators or the country code.
 _IN_TEXT = re.compile(rf"(?<![0-9])(?:0|\+{_S}8{_S}4|8{_S}4){_S}(?:[35789]|2{_S}[0-9])(?:{_S}[0-9]){{8}}(?![0-9])")

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import cache
+from functools import cache, partial
 
 from fastapi import FastAPI
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from gandan.dispatch.domain import WorkingCalendar
-from gandan.dispatch.handlers import OneBookingAtATime, schedule_home_visit
+from gandan.dispatch.handlers import OneBookingAtATime, announce_served_wards, schedule_home_visit
 from gandan.dispatch.repository import MongoVisits
-from gandan.dispatch.roster import load_roster
+from gandan.dispatch.roster import load_roster, served_wards
 from gandan.shared.clock import utcnow
-from gandan.shared.events import RequestRegistered, VisitScheduled
+from gandan.shared.events import RequestRegistered, VisitScheduled, WardsServed
 from gandan.shared.service import Service, run
 from gandan.shared.settings import ServiceSettings
 from gandan.shared.spec import ServiceSpec
@@ -33,7 +33,7 @@ class DispatchSettings(ServiceSettings):
 SPEC = ServiceSpec(
     name="dispatch",
     settings=DispatchSettings,
-    produces=(VisitScheduled,),
+    produces=(VisitScheduled, WardsServed),
     handlers={RequestRegistered.event_type: schedule_home_visit},
 )
 
@@ -43,6 +43,7 @@ def build(settings: DispatchSettings | None = None) -> tuple[Service, FastAPI]:
     service = Service(SPEC, settings)
     repository = MongoVisits(service.database, service.outbox())
     service.on_startup(repository.ensure_indexes)
+    service.on_startup(partial(announce_served_wards, served=served_wards, repository=repository, clock=utcnow))
     service.consume(
         rosters=cache(load_roster),
         calendar=WorkingCalendar(),

@@ -13,11 +13,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
+from uuid import uuid4
 
 import holidays
 
 from gandan.shared.clock import LOCAL_TZ, local
 from gandan.shared.events import (
+    SEVERAL_WARDS,
     Envelope,
     EventData,
     LeaderContact,
@@ -26,6 +28,7 @@ from gandan.shared.events import (
     StaffContact,
     TimeWindow,
     VisitScheduled,
+    WardsServed,
     for_service,
 )
 
@@ -305,6 +308,16 @@ def booked(request: Envelope[RequestRegistered], visit_id: str, booking: Booking
     return visit, EVENTS.caused_by(request, scheduled)
 
 
+def wards_served(ward_codes: Sequence[str], now: datetime) -> Envelope[EventData]:
+    """The announcement of the wards dispatch serves: intake refuses requests from any other."""
+    return EVENTS.new(
+        WardsServed(ward_codes=tuple(ward_codes), as_of=now),
+        ward_code=SEVERAL_WARDS,
+        correlation_id=uuid4(),
+        occurred_at=now,
+    )
+
+
 @dataclass(frozen=True)
 class SetAside:
     """A request no one could be booked for: kept for the centre to arrange by hand."""
@@ -333,4 +346,8 @@ class Visits(Protocol):
 
     async def set_aside(self, request: SetAside) -> None:
         """Keep it once, however often it is handled."""
+        ...
+
+    async def announce(self, served: Envelope[EventData]) -> None:
+        """Store a `wards.served` announcement, to be published."""
         ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from gandan.dispatch.domain import (
@@ -19,6 +19,7 @@ from gandan.dispatch.domain import (
     booked,
     earliest_start,
     first_search_day,
+    wards_served,
 )
 from gandan.dispatch.roster import UnknownWard
 from gandan.shared.events import Envelope, RequestRegistered
@@ -102,3 +103,11 @@ async def _book(
             continue
         return
     raise SlotTaken(f"{visit_id}: every try collided with another booking")
+
+
+async def announce_served_wards(
+    *, served: Callable[[], Sequence[str]], repository: Visits, clock: Callable[[], datetime]
+) -> None:
+    """At each start: the wards the rosters serve now. Rosters ship with the service, so a roster
+    added, changed or removed takes effect by a start, and is announced then."""
+    await repository.announce(wards_served(served(), clock()))

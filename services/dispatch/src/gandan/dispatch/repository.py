@@ -29,6 +29,8 @@ class MongoVisits:
         self._outbox = outbox
         self.visits = outbox.collection("visits")
         self.unassigned = database["unassigned_requests"]
+        # One document per announcement: each start makes a new one, none is changed.
+        self.announcements = outbox.collection("served_wards_announcements")
 
     async def ensure_indexes(self) -> None:
         await self.visits.create_index([("claims", ASCENDING)], unique=True)
@@ -71,6 +73,11 @@ class MongoVisits:
             for person in (document["officer_key"], document["leader_key"]):
                 busy.setdefault(person, []).append(slot)
         return busy
+
+    async def announce(self, served: Envelope[EventData]) -> None:
+        await self._outbox.insert(
+            self.announcements, {"_id": str(served.id), "occurred_at": served.occurred_at}, served
+        )
 
     async def set_aside(self, request: SetAside) -> None:
         values = asdict(request)

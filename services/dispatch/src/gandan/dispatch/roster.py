@@ -21,8 +21,8 @@ from gandan.dispatch.domain import (
     ResidentialGroup,
     Roster,
 )
+from gandan.shared.phone import InvalidPhone, normalise_mobile
 
-_PHONE = re.compile(r"0\d{9}")
 # Official ward codes are digits only; anything else must never reach a path.
 _WARD_CODE = re.compile(r"\d{5}")
 
@@ -45,6 +45,12 @@ def load_roster(ward_code: str) -> Roster:
     return roster
 
 
+def served_wards() -> tuple[str, ...]:
+    """The wards a roster ships for, each roster read (so a broken one stops the start)."""
+    names = (r.name for r in files("gandan.dispatch").joinpath("rosters").iterdir() if r.name.endswith(".toml"))
+    return tuple(sorted(load_roster(name.removesuffix(".toml")).ward_code for name in names))
+
+
 def load_roster_file(path: Path) -> Roster:
     return _parse(tomllib.loads(path.read_text(encoding="utf-8")), source=str(path))
 
@@ -58,9 +64,14 @@ def _text(raw: dict[str, Any], key: str, where: str) -> str:
 
 
 def _phone(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not _PHONE.fullmatch(value):
-        raise ValueError(f"{where}: phone {value!r} is not 10 digits starting with 0")
-    return value
+    # Messages go to these numbers: only one a mobile network holds can receive them. Written
+    # as stored (0 and nine digits), so the file reads the same as what is sent.
+    try:
+        if isinstance(value, str) and normalise_mobile(value) == value:
+            return value
+    except InvalidPhone:
+        pass
+    raise ValueError(f"{where}: phone {value!r} is not a Vietnamese mobile number, written as 0 and nine digits")
 
 
 def _parse(data: dict[str, Any], *, source: str) -> Roster:

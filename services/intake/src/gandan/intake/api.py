@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Header
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
+from gandan.intake.cccd import InvalidCccd, check_cccd
 from gandan.intake.domain import (
     BOOKING_HORIZON_DAYS,
     EligibilityCategory,
@@ -19,13 +20,16 @@ from gandan.intake.domain import (
     HomeRequests,
     IdempotencyKey,
     IdempotencyKeyReused,
+    OpenRequestExists,
     RequestStatus,
+    ServedWards,
+    WardNotServed,
     citizen_ref,
 )
 from gandan.intake.handlers import register_home_request
 from gandan.shared.auth import Credential, Role, require
 from gandan.shared.clock import local, utcnow
-from gandan.shared.events import ProcedureField, ResultDelivery, TimeWindow
+from gandan.shared.events import ProcedureField, Registrar, RegistrationChannel, ResultDelivery, TimeWindow
 from gandan.shared.http import ApiError, RequestCode, error_responses
 from gandan.shared.phone import MOBILE_AS_TYPED, InvalidPhone, mask_in_text, normalise_mobile
 from gandan.shared.text import PlainText
@@ -38,7 +42,8 @@ class HomeRequestForm(BaseModel):
     name: PlainText = Field(min_length=2, max_length=100, description="Họ và tên người cần hỗ trợ")
     phone: str = Field(
         max_length=30,
-        description="Số điện thoại di động (03x, 05x, 07x, 08x, 09x; có thể viết +84, dấu cách, chấm, gạch), ví dụ 0912 345 678",
+        description="Số điện thoại di động của một nhà mạng Việt Nam (đầu số đang được cấp; có thể viết +84, "
+        "dấu cách, chấm, gạch), ví dụ 0912 345 678",
         json_schema_extra={"pattern": MOBILE_AS_TYPED},
     )
     ward_code: str = Field(
@@ -56,6 +61,17 @@ class HomeRequestForm(BaseModel):
     )
     time_window: TimeWindow
     result_delivery: ResultDelivery
+    registered_by: Registrar = Field(
+        description="Ai đăng ký: công dân, người thân, tổ trưởng tổ dân phố, cán bộ Trung tâm"
+    )
+    channel: RegistrationChannel = Field(
+        description="Đăng ký qua: gọi điện, Zalo, tại Trung tâm, tại buổi hỗ trợ lưu động, trên web"
+    )
+    cccd: str | None = Field(
+        None,
+        description="Số căn cước công dân (12 chữ số), không bắt buộc; được lưu mã hóa, không hiển thị lại",
+        json_schema_extra={"pattern": r"^[0-9]{12}$"},
+    )
 
     @field_validator("phone")
     @classmethod
@@ -64,8 +80,17 @@ class HomeRequestForm(BaseModel):
             return normalise_mobile(value)
         except InvalidPhone:
             raise PydanticCustomError(
-                "invalid_phone", "Số điện thoại di động không hợp lệ (10 chữ số, bắt đầu bằng 03, 05, 07, 08 hoặc 09)."
+                "invalid_phone",
+                "Số điện thoại di động không hợp lệ (10 chữ số, đầu số của một nhà mạng di động Việt Nam).",
             ) from None
+
+    @field_validator("cccd")
+    @classmethod
+    def _citizen_id(cls, value: str | None) -> str | None:
+        try:
+            return None if value is None else check_cccd(value, local(utcnow()).date())
+        except InvalidCccd as error:
+            raise PydanticCustomError("invalid_cccd", str(error)) from None
 
     @field_validator("ward_code")
     @classmethod
@@ -136,10 +161,10 @@ REGISTRARS = require(Role.CITIZEN, Role.GROUP_LEADER, Role.OFFICER)
 READERS = require(Role.CITIZEN, Role.GROUP_LEADER, Role.OFFICER, Role.LEADERSHIP, Role.AUDITOR)
 
 
-def home_requests_router(repository: HomeRequests, pseudonym_key: bytes) -> APIRouter:
+def home_requests_router(repository: HomeRequests, served: ServedWards, pseudonym_key: bytes) -> APIRouter:
     router = APIRouter(prefix="/v1/home-requests", tags=["home requests"])
 
-    @router.post("", status_code=202, response_model=Accepted, responses=error_responses(401, 403, 413, 422, 503))
+    @router.post("", status_code=202, response_model=Accepted, responses=error_responses(401, 403, 409, 413, 422, 503))
     async def register(
         form: HomeRequestForm,
         credential: Annotated[Credential, Depends(REGISTRARS)],
@@ -162,6 +187,7 @@ def home_requests_router(repository: HomeRequests, pseudonym_key: bytes) -> APIR
                 HomeRequestDetails(**form.model_dump()),
                 key=key,
                 repository=repository,
+                served=served,
                 pseudonym_key=pseudonym_key,
                 correlation_id=x_correlation_id or uuid4(),
                 now=utcnow(),
@@ -172,6 +198,22 @@ def home_requests_router(repository: HomeRequests, pseudonym_key: bytes) -> APIR
                 "idempotency_key_reused",
                 "Khóa Idempotency-Key này đã được dùng cho một yêu cầu có nội dung khác; hãy dùng khóa mới.",
                 field="Idempotency-Key",
+            ) from None
+        except WardNotServed:
+            raise ApiError(
+                422,
+                "ward_not_served",
+                "Phường/xã này chưa có dịch vụ tiếp nhận hồ sơ và trả kết quả tại nhà; "
+                "vui lòng liên hệ Trung tâm Phục vụ hành chính công.",
+                field="ward_code",
+            ) from None
+        except OpenRequestExists as open_one:
+            raise ApiError(
+                409,
+                "open_request_exists",
+                f"Công dân đã có yêu cầu {open_one.existing_code} cho thủ tục này đang được xử lý; "
+                "vui lòng theo dõi yêu cầu đó thay vì đăng ký lại.",
+                field="procedure",
             ) from None
         # What registering answers, also to a retry of it: the request has just been registered.
         return Accepted(request_code=request.code, status=RequestStatus.REGISTERED)

@@ -7,12 +7,13 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from gandan.intake.api import home_requests_router
-from gandan.intake.handlers import record_visit_scheduled
+from gandan.intake.cccd import CccdCipher
+from gandan.intake.handlers import record_visit_scheduled, record_wards_served
 from gandan.intake.lifecycle.api import CitizenLimits, lifecycle_router
 from gandan.intake.lifecycle.domain import LIFECYCLE_EVENTS
 from gandan.intake.lifecycle.repository import MongoRequestLifecycle
-from gandan.intake.repository import MongoHomeRequests
-from gandan.shared.events import ContactRegistered, RequestRegistered, VisitScheduled
+from gandan.intake.repository import MongoHomeRequests, MongoServedWards
+from gandan.shared.events import ContactRegistered, RequestRegistered, VisitScheduled, WardsServed
 from gandan.shared.service import Service, run
 from gandan.shared.settings import ServiceSettings
 from gandan.shared.spec import ServiceSpec
@@ -24,6 +25,8 @@ class IntakeSettings(ServiceSettings):
     http_port: int = 8001
     # Keys the citizen pseudonyms; rotating it changes every citizen_ref.
     pseudonym_key: SecretStr = Field(min_length=32)
+    # Seals the citizen ID numbers kept; without it they cannot be read back.
+    cccd_key: SecretStr = Field(min_length=32)
     # Citizens' look-ups and survey answers (no credential), counted together: README "Citizens".
     citizen_attempts_per_code_per_hour: int = Field(default=10, ge=1)
     citizen_attempts_per_client_per_minute: int = Field(default=10, ge=1)
@@ -33,7 +36,7 @@ SPEC = ServiceSpec(
     name="intake",
     settings=IntakeSettings,
     produces=(ContactRegistered, RequestRegistered, *LIFECYCLE_EVENTS),
-    handlers={VisitScheduled.event_type: record_visit_scheduled},
+    handlers={VisitScheduled.event_type: record_visit_scheduled, WardsServed.event_type: record_wards_served},
 )
 
 
@@ -41,14 +44,16 @@ def build(settings: IntakeSettings | None = None) -> tuple[Service, FastAPI]:
     settings = settings or IntakeSettings()
     service = Service(SPEC, settings)
     outbox = service.outbox()
-    repository = MongoHomeRequests(outbox)
+    repository = MongoHomeRequests(outbox, CccdCipher(settings.cccd_key.get_secret_value().encode()))
+    served = MongoServedWards(service.database)
     service.on_startup(repository.ensure_indexes)
-    service.consume(repository=repository)
+    service.on_startup(served.load)
+    service.consume(repository=repository, served=served)
     pseudonym_key = settings.pseudonym_key.get_secret_value().encode()
     lifecycle = MongoRequestLifecycle(outbox, repository.collection)
     limits = CitizenLimits(settings.citizen_attempts_per_code_per_hour, settings.citizen_attempts_per_client_per_minute)
     return service, service.http_app(
-        home_requests_router(repository, pseudonym_key), lifecycle_router(lifecycle, limits)
+        home_requests_router(repository, served, pseudonym_key), lifecycle_router(lifecycle, limits)
     )
 
 

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import unicodedata
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -18,6 +19,8 @@ from gandan.shared.events import (
     Envelope,
     EventData,
     ProcedureField,
+    Registrar,
+    RegistrationChannel,
     RequestRegistered,
     ResultDelivery,
     TimeWindow,
@@ -30,14 +33,19 @@ BOOKING_HORIZON_DAYS = 90
 
 
 class EligibilityCategory(StrEnum):
-    """Who may be served at home (seed 000 III.1, seed 004 B.2); all cannot travel."""
+    """Who may be served at home; all cannot travel."""
 
+    # Seed 000 III.1, seed 004 B.2.
     THUONG_BINH = "thuong_binh"
     BENH_BINH_NANG = "benh_binh_nang"
     NGUOI_KHUYET_TAT = "nguoi_khuyet_tat"
     OM_DAU = "om_dau"
     BENH_HIEM_NGHEO = "benh_hiem_ngheo"
     NGUOI_GIA_YEU_CO_DON = "nguoi_gia_yeu_co_don"
+    NGUOI_CO_CONG = "nguoi_co_cong"  # người có công với cách mạng (seed 000 IV.3, seed 001)
+    KHONG_CO_KHA_NANG_DI_LAI = "khong_co_kha_nang_di_lai"  # người không có khả năng đi lại (seed 003 4.a)
+    BAT_KHA_KHANG = "bat_kha_khang"  # bất khả kháng, không có khả năng đi lại (seed 000 IV.3)
+    DOI_TUONG_KHO_KHAN_KHAC = "doi_tuong_kho_khan_khac"  # các đối tượng khó khăn khác (seed 004 B.4)
 
 
 class RequestStatus(StrEnum):
@@ -59,6 +67,12 @@ class RequestStatus(StrEnum):
     def _missing_(cls, value: object) -> RequestStatus | None:
         # Stored before the lifecycle had its own states: a booked visit is a proposed appointment.
         return cls.APPOINTMENT_PROPOSED if value == "visit_scheduled" else None
+
+
+# A request in one of these is done with: the citizen may ask for the same procedure again.
+# The one place that says which statuses end a request; whatever moves a request into one must
+# also drop its `open_key` from storage (the lifecycle's repository does).
+TERMINAL_STATUSES: frozenset[RequestStatus] = frozenset({RequestStatus.CLOSED, RequestStatus.CANCELLED})
 
 
 @dataclass(frozen=True)
@@ -84,6 +98,9 @@ class HomeRequestDetails:
     preferred_date: date
     time_window: TimeWindow
     result_delivery: ResultDelivery
+    registered_by: Registrar
+    channel: RegistrationChannel
+    cccd: str | None = None  # validated; stored sealed, never announced
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,6 +112,15 @@ class HomeRequest(HomeRequestDetails):
     registered_at: datetime
     status: RequestStatus = RequestStatus.REGISTERED
     visit: Visit | None = None
+
+    @property
+    def open_key(self) -> str | None:
+        """While the request is open: what no other open request may share (the same citizen
+        and procedure, however the procedure's name is typed); None once it is done with."""
+        if self.status in TERMINAL_STATUSES:
+            return None
+        procedure = " ".join(unicodedata.normalize("NFC", self.procedure).casefold().split())
+        return f"{self.citizen_ref}/{procedure}"
 
 
 @dataclass(frozen=True)
@@ -113,10 +139,11 @@ class IdempotencyKeyReused(Exception):
     """The key already stands for a registration with other details."""
 
 
-def fingerprint(details: HomeRequestDetails) -> str:
-    """What a retry must repeat: the details as validated (so "0912 345 678" and "0912345678" agree)."""
+def fingerprint(details: HomeRequestDetails, key: bytes) -> str:
+    """What a retry must repeat: the details as validated (so "0912 345 678" and "0912345678" agree).
+    Keyed: the details hold a CCCD, which a plain hash of them would let be guessed back."""
     canonical = json.dumps(asdict(details), sort_keys=True, default=str, ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
 
 
 _CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud over the phone
@@ -161,6 +188,8 @@ def registration_events(request: HomeRequest, correlation_id: UUID) -> tuple[Env
                 preferred_date=request.preferred_date,
                 time_window=request.time_window,
                 result_delivery=request.result_delivery,
+                registered_by=request.registered_by,
+                channel=request.channel,
             )
         ),
     )
@@ -175,6 +204,18 @@ class DuplicateRequestCode(Exception):
 
 class IdempotencyKeyTaken(Exception):
     """Another registration with the same idempotency key was stored first."""
+
+
+class OpenRequestExists(Exception):
+    """The citizen already has an open request for this procedure."""
+
+    def __init__(self, existing_code: str) -> None:
+        super().__init__(existing_code)
+        self.existing_code = existing_code
+
+
+class WardNotServed(Exception):
+    """No roster serves the ward at home: nobody could visit."""
 
 
 @dataclass(frozen=True)
@@ -200,8 +241,9 @@ class HomeRequests(Protocol):
     async def add(self, registration: Registration) -> None:
         """Store a new registration, at once; a retry of this very call is no error.
 
-        Raises `DuplicateRequestCode` if another request holds its code, `IdempotencyKeyTaken`
-        if another registration took its key first.
+        Raises `IdempotencyKeyTaken` if another registration took its key first, `OpenRequestExists`
+        if an open request holds its `open_key` (kept while the request is open, dropped when it
+        ends, unique among requests), `DuplicateRequestCode` if another request holds its code.
         """
         ...
 
@@ -215,4 +257,16 @@ class HomeRequests(Protocol):
         """Record the visit booked for the ward's request (status `appointment_proposed`) in one
         write, if the request is in one of `from_states`; its status afterwards, or None if the ward
         has no such request. The same visit again changes nothing."""
+        ...
+
+
+class ServedWards(Protocol):
+    """The wards dispatch serves, as its latest `wards.served` said; none before the first."""
+
+    def serves(self, ward_code: str) -> bool:
+        """Answered from memory: asking costs no database command."""
+        ...
+
+    async def record(self, ward_codes: tuple[str, ...], as_of: datetime) -> None:
+        """Keep this announcement unless a later one is kept already; the same one again changes nothing."""
         ...

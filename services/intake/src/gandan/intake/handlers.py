@@ -17,14 +17,16 @@ from gandan.intake.domain import (
     KeyedRequest,
     Registration,
     RequestStatus,
+    ServedWards,
     Visit,
+    WardNotServed,
     citizen_ref,
     fingerprint,
     new_request_code,
     registration_events,
 )
 from gandan.intake.lifecycle.domain import TRANSITIONS, Step
-from gandan.shared.events import Envelope, VisitScheduled
+from gandan.shared.events import Envelope, VisitScheduled, WardsServed
 from gandan.shared.logs import log_fields
 
 logger = logging.getLogger(__name__)
@@ -37,14 +39,21 @@ async def register_home_request(
     *,
     key: IdempotencyKey | None,
     repository: HomeRequests,
+    served: ServedWards,
     pseudonym_key: bytes,
     correlation_id: UUID,
     now: datetime,
 ) -> HomeRequest:
-    """Store a new request, or, for a key already used, the request it stands for."""
-    asked = fingerprint(details)
+    """Store a new request, or, for a key already used, the request it stands for.
+
+    Raises `WardNotServed` for a ward no roster serves, `OpenRequestExists` when the citizen
+    already has this procedure open (from the repository: its index decides a race).
+    """
+    asked = fingerprint(details, pseudonym_key)
     if key is not None and (earlier := await repository.by_idempotency_key(key)):
         return _same_registration(earlier, asked)
+    if not served.serves(details.ward_code):
+        raise WardNotServed(details.ward_code)
     # Drawn once per request: only a code that another request holds is drawn again.
     code = new_request_code()
     for _ in range(_CODE_ATTEMPTS):
@@ -89,3 +98,7 @@ async def record_visit_scheduled(event: Envelope[VisitScheduled], *, repository:
     if status is not RequestStatus.APPOINTMENT_PROPOSED:
         # Agreed on the phone or cancelled meanwhile: the booking does not move the request back.
         logger.warning("visit not recorded", extra=log_fields(request_code=visit.request_code, status=status.value))
+
+
+async def record_wards_served(event: Envelope[WardsServed], *, served: ServedWards) -> None:
+    await served.record(event.data.ward_codes, event.data.as_of)

@@ -1,12 +1,15 @@
-"""Home requests in intake's own database; each document carries its outbox."""
+"""Home requests in intake's own database; each document carries its outbox. And the wards
+dispatch serves, as it last announced them."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import date
+from datetime import date, datetime
 
 from pymongo import ASCENDING
+from pymongo.asynchronous.database import AsyncDatabase
 
+from gandan.intake.cccd import CccdCipher
 from gandan.intake.domain import (
     DuplicateRequestCode,
     EligibilityCategory,
@@ -14,22 +17,27 @@ from gandan.intake.domain import (
     IdempotencyKey,
     IdempotencyKeyTaken,
     KeyedRequest,
+    OpenRequestExists,
     Registration,
     RequestStatus,
     Visit,
 )
-from gandan.shared.events import ProcedureField, ResultDelivery, TimeWindow
+from gandan.shared.events import ProcedureField, Registrar, RegistrationChannel, ResultDelivery, TimeWindow
+from gandan.shared.idempotency import insert_once
 from gandan.shared.mongo import Document
 from gandan.shared.outbox import WITHOUT_OUTBOX, Outbox
 
 _KEY = "idempotency"
 # Written by the lifecycle (`gandan.intake.lifecycle.repository`), not part of a `HomeRequest`.
 _REVISION, _LIFECYCLE = "revision", "lifecycle"
+# Held only while the request is open; unique, so a race of two registrations keeps one.
+_OPEN = "open_key"
 
 
 class MongoHomeRequests:
-    def __init__(self, outbox: Outbox) -> None:
+    def __init__(self, outbox: Outbox, cipher: CccdCipher) -> None:
         self._outbox = outbox
+        self._cipher = cipher
         self.collection = outbox.collection("home_requests")
 
     async def ensure_indexes(self) -> None:
@@ -46,13 +54,16 @@ class MongoHomeRequests:
             unique=True,
             sparse=True,
         )
+        # Sparse, not partial: a partial index's filter cannot say "status not in ...", and a
+        # closed request simply drops the key.
+        await self.collection.create_index([(_OPEN, ASCENDING)], unique=True, sparse=True)
 
     async def add(self, registration: Registration) -> None:
         """One write: the request and its events. A retry of this write (the driver's, after a
         lost answer) can meet the document the first try stored: that is success, not a code collision.
         """
         request, events, key = registration.request, registration.events, registration.key
-        document = _to_document(request)
+        document = self._to_document(request)
         if key is not None:
             document[_KEY] = asdict(key) | {"fingerprint": registration.fingerprint}
         if await self._outbox.insert(self.collection, document, *events):
@@ -62,17 +73,19 @@ class MongoHomeRequests:
             return
         if key is not None and await self.collection.count_documents(_key_filter(key), limit=1):
             raise IdempotencyKeyTaken(key.key)
+        if open_one := await self.collection.find_one({_OPEN: request.open_key}, {"_id": 1}):
+            raise OpenRequestExists(open_one["_id"])
         raise DuplicateRequestCode(request.code)
 
     async def by_idempotency_key(self, key: IdempotencyKey) -> KeyedRequest | None:
         document = await self.collection.find_one(_key_filter(key), WITHOUT_OUTBOX)
         if document is None:
             return None
-        return KeyedRequest(_from_document(document), document[_KEY]["fingerprint"])
+        return KeyedRequest(self._from_document(document), document[_KEY]["fingerprint"])
 
     async def get(self, code: str) -> HomeRequest | None:
         document = await self.collection.find_one({"_id": code}, WITHOUT_OUTBOX)
-        return _from_document(document) if document else None
+        return self._from_document(document) if document else None
 
     async def schedule_visit(
         self, ward_code: str, code: str, visit: Visit, *, from_states: frozenset[RequestStatus]
@@ -92,30 +105,66 @@ class MongoHomeRequests:
         document = await self.collection.find_one({"_id": code, "ward_code": ward_code}, {"status": 1})
         return RequestStatus(document["status"]) if document else None
 
+    def _to_document(self, request: HomeRequest) -> Document:
+        document = asdict(request)
+        document["_id"] = document.pop("code")
+        # BSON has no date type: keep the preferred date as ISO text.
+        document["preferred_date"] = request.preferred_date.isoformat()
+        if request.cccd is not None:
+            document["cccd"] = self._cipher.seal(request.cccd, request.code)
+        if request.open_key is not None:
+            document[_OPEN] = request.open_key
+        return document
+
+    def _from_document(self, document: Document) -> HomeRequest:
+        values = dict(document)
+        values["code"] = values.pop("_id")
+        values.pop(_KEY, None)
+        values.pop(_OPEN, None)
+        values.pop(_REVISION, None)
+        values.pop(_LIFECYCLE, None)
+        values["preferred_date"] = date.fromisoformat(values["preferred_date"])
+        values["category"] = EligibilityCategory(values["category"])
+        values["field"] = ProcedureField(values["field"])
+        values["time_window"] = TimeWindow(values["time_window"])
+        values["result_delivery"] = ResultDelivery(values["result_delivery"])
+        values["registered_by"] = Registrar(values["registered_by"])
+        values["channel"] = RegistrationChannel(values["channel"])
+        values["status"] = RequestStatus(values["status"])
+        values["visit"] = Visit(**values["visit"]) if values.get("visit") else None
+        if values.get("cccd") is not None:
+            values["cccd"] = self._cipher.open(values["cccd"], values["code"])
+        return HomeRequest(**values)
+
 
 def _key_filter(key: IdempotencyKey) -> Document:
     return {f"{_KEY}.{name}": value for name, value in asdict(key).items()}
 
 
-def _to_document(request: HomeRequest) -> Document:
-    document = asdict(request)
-    document["_id"] = document.pop("code")
-    # BSON has no date type: keep the preferred date as ISO text.
-    document["preferred_date"] = request.preferred_date.isoformat()
-    return document
+class MongoServedWards:
+    """One document, the latest announcement; kept in memory too, so a registration asks no database."""
 
+    _ID = "served_wards"
 
-def _from_document(document: Document) -> HomeRequest:
-    values = dict(document)
-    values["code"] = values.pop("_id")
-    values.pop(_KEY, None)
-    values.pop(_REVISION, None)
-    values.pop(_LIFECYCLE, None)
-    values["preferred_date"] = date.fromisoformat(values["preferred_date"])
-    values["category"] = EligibilityCategory(values["category"])
-    values["field"] = ProcedureField(values["field"])
-    values["time_window"] = TimeWindow(values["time_window"])
-    values["result_delivery"] = ResultDelivery(values["result_delivery"])
-    values["status"] = RequestStatus(values["status"])
-    values["visit"] = Visit(**values["visit"]) if values.get("visit") else None
-    return HomeRequest(**values)
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self.collection = database["served_wards"]
+        self._wards: frozenset[str] = frozenset()
+        self._as_of: datetime | None = None
+
+    async def load(self) -> None:
+        """At start: what an earlier run learnt (nothing, before the first announcement)."""
+        document = await self.collection.find_one({"_id": self._ID})
+        if document is not None:
+            self._wards, self._as_of = frozenset(document["ward_codes"]), document["as_of"]
+
+    def serves(self, ward_code: str) -> bool:
+        return ward_code in self._wards
+
+    async def record(self, ward_codes: tuple[str, ...], as_of: datetime) -> None:
+        announcement = {"ward_codes": list(ward_codes), "as_of": as_of}
+        if not await insert_once(self.collection, {"_id": self._ID} | announcement):
+            # Only a later announcement replaces the kept one: events may arrive out of order.
+            await self.collection.update_one({"_id": self._ID, "as_of": {"$lt": as_of}}, {"$set": announcement})
+        # Known once kept, not before: a restart must find what a registration was judged by.
+        if self._as_of is None or as_of > self._as_of:
+            self._wards, self._as_of = frozenset(ward_codes), as_of

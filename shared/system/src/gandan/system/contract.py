@@ -22,6 +22,7 @@ _NEUTRAL = {
     "GANDAN_NAMESPACE": "gandan",
     "GANDAN_AUTH_SECRET": "x" * 32,
     "INTAKE_PSEUDONYM_KEY": "x" * 32,
+    "INTAKE_CCCD_KEY": "x" * 32,
 }
 
 

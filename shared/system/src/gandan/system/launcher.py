@@ -2,7 +2,7 @@
 
 - RabbitMQ at RABBITMQ_URL (default local); a local server that is installed but down is started.
 - MongoDB at MONGODB_URL; when unset, SecantusDB is started with its data in `.data/mongo`.
-- Secrets (credential signing key, pseudonym key) from the environment, or kept in `.data/secrets.env`.
+- Secrets (credential signing key, pseudonym key, CCCD key) from the environment, or kept in `.data/secrets.env`.
 - Every service's queues declared, then the services (`gandan.system.services`) as separate
   processes; their JSON logs shown as readable lines.
 - Once all are ready, a service or the embedded database that dies is restarted after a back-off
@@ -130,7 +130,7 @@ def load_secrets(data_dir: Path, env: dict[str, str]) -> None:
     stored: dict[str, str] = {}
     if path.exists():
         stored = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-    for name in ("GANDAN_AUTH_SECRET", "INTAKE_PSEUDONYM_KEY"):
+    for name in ("GANDAN_AUTH_SECRET", "INTAKE_PSEUDONYM_KEY", "INTAKE_CCCD_KEY"):
         if not env.get(name):
             env[name] = stored.setdefault(name, secrets.token_urlsafe(48))
     path.write_text("".join(f"{k}={v}\n" for k, v in stored.items()))

@@ -52,6 +52,7 @@ from gandan.system.launcher import reachable
 
 AUTH_SECRET = "test-only-secret-" + "0123456789" * 4
 PSEUDONYM_KEY = "test-only-pseudonym-key-" + "9876543210" * 4
+CCCD_KEY = "test-only-cccd-key-" + "0123456789" * 4
 
 T = TypeVar("T")
 
@@ -295,6 +296,7 @@ def service_env(namespace: str, rabbitmq_url: str, mongodb_url: str) -> dict[str
         "GANDAN_NAMESPACE": namespace,
         "GANDAN_AUTH_SECRET": AUTH_SECRET,
         "INTAKE_PSEUDONYM_KEY": PSEUDONYM_KEY,
+        "INTAKE_CCCD_KEY": CCCD_KEY,
         "GANDAN_MAX_DELIVERY_ATTEMPTS": "3",
     }
 
@@ -468,3 +470,9 @@ async def eventually(
             raise AssertionError(f"not reached in {timeout} s: {what}")
         await asyncio.sleep(0.05)
     return result
+
+
+def ward_not_served(answer: httpx.Response) -> bool:
+    """intake's refusal of a ward it does not know to be served. Right after the services start it
+    may not have heard dispatch's announcement yet: a registration sent then is sent again."""
+    return answer.status_code == 422 and any(e["code"] == "ward_not_served" for e in answer.json()["errors"])

@@ -190,5 +190,7 @@ def home_request_form(**changes: Any) -> dict[str, Any]:
         "preferred_date": in_days(4).isoformat(),
         "time_window": "morning",
         "result_delivery": "post",
+        "registered_by": "group_leader",
+        "channel": "phone_call",
     }
     return values | changes

@@ -10,7 +10,7 @@ from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 
-from gandan.intake.domain import RequestStatus
+from gandan.intake.domain import TERMINAL_STATUSES, RequestStatus
 from gandan.intake.lifecycle.domain import Appointment, Change, Progress, SurveyAnswer, SurveyChange
 from gandan.shared.events import SurveyRating
 from gandan.shared.mongo import Document
@@ -18,6 +18,7 @@ from gandan.shared.outbox import Outbox
 
 LIFECYCLE = "lifecycle"
 REVISION = "revision"
+OPEN_KEY = "open_key"  # registration's guard against a second open request (`MongoHomeRequests`)
 _READ = {
     "ward_code": 1,
     "citizen_ref": 1,
@@ -53,10 +54,13 @@ class MongoRequestLifecycle:
                 f"{LIFECYCLE}.survey": asdict(change.answer)
                 | {"answered_at": change.answered_at, "replaces": change.replaces}
             }
+        update: Document = {"$set": values, "$inc": {REVISION: 1}}
+        if isinstance(change, Change) and change.status in TERMINAL_STATUSES:
+            update["$unset"] = {OPEN_KEY: ""}  # done with: the citizen may ask for it again
         return await self._outbox.update(
             self._requests,
             {"_id": change.code, "ward_code": change.ward_code, REVISION: change.revision or None},
-            {"$set": values, "$inc": {REVISION: 1}},
+            update,
             change.event,
         )
 
