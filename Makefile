@@ -3,7 +3,7 @@
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test lint typecheck imports uv sync asyncapi bench
+.PHONY: run test lint typecheck imports uv sync asyncapi bench deploy-check manifests
 
 uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv \
@@ -39,3 +39,13 @@ asyncapi: sync
 # is needed, the database is started for the run). `make bench BENCH_ARGS=--smoke`: about half a minute.
 bench: sync
 	$(UV) run --frozen python -m gandan.system.bench $(BENCH_ARGS)
+
+# deploy/ checked offline (deploy/check.py): kustomize renders each overlay, the resources validate
+# against the Kubernetes schemas and the operators' required fields, compose.yaml against the compose
+# spec, each Dockerfile copies only what exists. Needs kubectl (with kustomize), not a cluster.
+deploy-check: sync
+	$(UV) run --frozen python deploy/check.py
+
+# Regenerate the Kubernetes manifests derived from the system's description (deploy-check fails if stale).
+manifests: sync
+	$(UV) run --frozen python -m gandan.system.manifests deploy/k8s/base

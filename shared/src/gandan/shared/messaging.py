@@ -34,6 +34,7 @@ from faststream import AckPolicy
 from faststream.message import StreamMessage
 from faststream.rabbit import Channel, RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
+from faststream.rabbit.subscriber.usecase import RabbitSubscriber
 from pamqp.commands import Basic
 from pymongo.errors import ConnectionFailure, PyMongoError
 
@@ -111,6 +112,7 @@ def consumers_attached(broker: RabbitBroker) -> bool:
     (faststream #2758, aio-pika #231). Such a replica takes no work and must not look ready.
     """
     for subscriber in broker.subscribers:
+        assert isinstance(subscriber, RabbitSubscriber)
         queue = subscriber._queue_obj
         if not subscriber.running or subscriber._consumer_tag is None or queue is None or queue.channel.is_closed:
             return False
