@@ -3,7 +3,7 @@
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test lint typecheck imports uv sync asyncapi bench bench-routing
+.PHONY: run test lint typecheck imports uv sync asyncapi bench bench-routing deploy-check manifests
 
 uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv \
@@ -44,3 +44,13 @@ bench: sync
 # (C1+R1+RC1 at 10 s each: about 5 minutes). `make bench-routing BENCH_ROUTING_ARGS="--classes c1 --seconds 2"`.
 bench-routing: sync
 	$(UV) run --frozen python -m gandan.dispatch.bench.routing $(BENCH_ROUTING_ARGS)
+
+# deploy/ checked offline (deploy/check.py): kustomize renders each overlay, the resources validate
+# against the Kubernetes schemas and the operators' required fields, compose.yaml against the compose
+# spec, each Dockerfile copies only what exists. Needs kubectl (with kustomize), not a cluster.
+deploy-check: sync
+	$(UV) run --frozen python deploy/check.py
+
+# Regenerate the Kubernetes manifests derived from the system's description (deploy-check fails if stale).
+manifests: sync
+	$(UV) run --frozen python -m gandan.system.manifests deploy/k8s/base

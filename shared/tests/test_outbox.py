@@ -101,11 +101,13 @@ async def test_while_the_broker_is_down_nothing_is_lost(publisher, collection, r
     event = envelope(request_registered())
     await collection.insert_one({"_id": "thing"} | pending(event))
 
+    relay = OutboxRelay(BrokerDown(), [collection])
     with pytest.raises(ConnectionError):
-        await OutboxRelay(BrokerDown(), [collection]).publish_pending()
+        await relay.publish_pending()
     assert await audit_ids(rabbitmq_url, namespace) == []
 
-    assert await OutboxRelay(publisher, [collection]).publish_pending() == 1
+    relay._publisher = publisher  # the broker is back
+    assert await relay.publish_pending() == 1
     assert await audit_ids(rabbitmq_url, namespace) == [str(event.id)]
 
 
@@ -116,8 +118,12 @@ async def test_a_crash_after_publishing_repeats_the_same_event_never_a_new_one(
     await collection.insert_one({"_id": "thing"} | pending(event))
 
     with pytest.raises(ConnectionError):
-        await OutboxRelay(CrashAfterPublishing(publisher), [collection]).publish_pending()
-    assert await OutboxRelay(publisher, [collection]).publish_pending() == 1
+        await OutboxRelay(CrashAfterPublishing(publisher), [collection], lease_seconds=0.5).publish_pending()
+    replica = OutboxRelay(publisher, [collection])
+    assert await replica.publish_pending() == 0  # the dead one's lease still holds it
+    await asyncio.sleep(0.5)
+    replica.search_soon()  # as its backstop poll would
+    assert await replica.publish_pending() == 1  # expired: released to whoever searches
 
     # Delivered twice with one id: consumers deduplicate on it.
     assert await audit_ids(rabbitmq_url, namespace) == [str(event.id), str(event.id)]
@@ -183,3 +189,29 @@ async def test_events_handed_over_while_the_broker_is_away_go_out_when_it_is_bac
     assert stored is not None and [entry["published_at"] is not None for entry in stored["outbox"]] == [True, True]
     # Nothing pending: no field at all, not an empty list (which SecantusDB's index walk reads).
     assert "unpublished" not in stored
+
+
+async def test_two_replicas_searching_at_once_publish_each_event_once(publisher, collection, rabbitmq_url, namespace):
+    events = [envelope(request_registered()) for _ in range(30)]
+    await collection.insert_many([{"_id": f"thing-{n}"} | pending(event) for n, event in enumerate(events)])
+    first, second = OutboxRelay(publisher, [collection], batch=10), OutboxRelay(publisher, [collection], batch=10)
+
+    counts = await asyncio.gather(first.publish_pending(), second.publish_pending())
+
+    assert sum(counts) == len(events)
+    assert sorted(await audit_ids(rabbitmq_url, namespace)) == sorted(str(e.id) for e in events)
+
+
+async def test_what_a_replica_wrote_is_published_by_it_alone(publisher, service_database, rabbitmq_url, namespace):
+    writer = Outbox(publisher, service_database("intake"), poll_seconds=3600)
+    other = Outbox(publisher, service_database("intake"), poll_seconds=3600)
+    things, _ = writer.collection("things"), other.collection("things")
+    event, later = envelope(request_registered()), envelope(request_registered())
+    await writer.insert(things, {"_id": "thing"}, event)
+    await writer.update(things, {"_id": "thing"}, {"$set": {"status": "moved on"}}, later)
+
+    assert await other.relay.publish_pending() == 0  # searching, it leaves the writer's events alone
+    assert await writer.relay.publish_pending() == 2
+    assert await audit_ids(rabbitmq_url, namespace) == [str(event.id), str(later.id)]
+    stored = await things.find_one({"_id": "thing"})
+    assert stored is not None and stored["status"] == "moved on"

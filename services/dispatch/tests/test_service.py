@@ -86,7 +86,21 @@ async def test_health_is_ready_while_serving(dispatch):
         response = await client.get("/health/ready")
 
     assert response.status_code == 200
-    assert response.json()["checks"] == {"workers": True, "database": True, "broker": True}
+    assert response.json()["checks"] == {"workers": True, "database": True, "broker": True, "consumers": True}
+
+
+async def test_health_is_not_ready_when_its_consumer_is_detached(dispatch):
+    service, _ = dispatch
+    async with serving(*dispatch) as client:
+        # As the broker does after an access refusal: the consumer's channel closed, the connection still up.
+        [subscriber] = service.broker.subscribers
+        assert subscriber._queue_obj is not None
+        await subscriber._queue_obj.channel.close()
+        response = await client.get("/health/ready")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["consumers"] is False
+    assert response.json()["checks"]["broker"] is True
 
 
 async def test_six_requests_at_once_get_six_distinct_hours(

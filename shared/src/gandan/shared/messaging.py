@@ -34,6 +34,7 @@ from faststream import AckPolicy
 from faststream.message import StreamMessage
 from faststream.rabbit import Channel, RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
+from faststream.rabbit.subscriber.usecase import RabbitSubscriber
 from pamqp.commands import Basic
 from pymongo.errors import ConnectionFailure, PyMongoError
 
@@ -101,6 +102,21 @@ def create_broker(settings: ServiceSettings, service: str) -> RabbitBroker:
         log_level=logging.DEBUG,
         description=f"Gần Dân {service}",
     )
+
+
+def consumers_attached(broker: RabbitBroker) -> bool:
+    """Every subscriber of the broker consumes on an open channel.
+
+    The process and its connection may be up while a consumer is gone: a channel the broker
+    closed (an access refusal closes it) or a reconnection that did not restore the consumer
+    (faststream #2758, aio-pika #231). Such a replica takes no work and must not look ready.
+    """
+    for subscriber in broker.subscribers:
+        assert isinstance(subscriber, RabbitSubscriber)
+        queue = subscriber._queue_obj
+        if not subscriber.running or subscriber._consumer_tag is None or queue is None or queue.channel.is_closed:
+            return False
+    return True
 
 
 class EventPublisher:

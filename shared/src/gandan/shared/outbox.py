@@ -12,14 +12,24 @@ hands them to the relay, which publishes them at once without reading them back,
 and marks a batch of them in one command. Only what no write of this process
 handed over (left by a crash, or by a write whose answer was lost) is searched
 for: at start, after a failure, and by a slow backstop poll.
+
+Replicas: several processes of a service share its collections. A write leases its
+document's pending events to the relay of the process that wrote it (`outbox_lease`,
+in the same write), so that relay publishes them at once and no other touches them.
+A search takes only what no live replica holds: entries whose lease has expired (their
+writer died before marking them) or that were never leased, claimed with a lease of its
+own before publishing. An entry is thus published by one replica, and again only when a
+lease ran out before its mark (at least once, as always; consumers deduplicate by id).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any, Protocol
 
 from pymongo import ASCENDING, UpdateOne
@@ -41,8 +51,13 @@ OUTBOX = "outbox"
 # documents the collection keeps (and it is index-backed on every server we run on).
 UNPUBLISHED = "unpublished"
 _PENDING = {UNPUBLISHED: {"$gte": ""}}  # any id; a document with none pending has no such field
+# Which replica's relay may publish the pending entries (`by`), and until when (`until`, UTC).
+LEASE = "outbox_lease"
+# Long against a publish (milliseconds) and against clock skew between machines (NTP keeps it under
+# a second), short against what a crashed replica's entries may wait before another one sends them.
+LEASE_SECONDS = 30.0
 # A projection for readers of the change: the outbox is the relay's business.
-WITHOUT_OUTBOX = {OUTBOX: 0, UNPUBLISHED: 0}
+WITHOUT_OUTBOX = {OUTBOX: 0, UNPUBLISHED: 0, LEASE: 0}
 
 
 class Publisher(Protocol):
@@ -82,8 +97,11 @@ class OutboxRelay(PollingWorker):
         *,
         poll_seconds: float = BACKSTOP_POLL_SECONDS,
         batch: int = 100,
+        lease_seconds: float = LEASE_SECONDS,
     ) -> None:
         super().__init__("outbox relay", self.publish_pending, poll_seconds=poll_seconds)
+        self.replica = uuid.uuid4().hex  # this process: a restarted one waits for its old leases like any other
+        self._lease_seconds = lease_seconds
         self._publisher = publisher
         self._collections = collections
         self._batch = batch
@@ -94,6 +112,10 @@ class OutboxRelay(PollingWorker):
     async def ensure_indexes(self) -> None:
         for collection in self._collections:
             await collection.create_index([(UNPUBLISHED, ASCENDING)])
+
+    def lease(self) -> Document:
+        """The field a write stores with its events: this relay publishes them, no other before it expires."""
+        return {LEASE: {"by": self.replica, "until": utcnow() + timedelta(seconds=self._lease_seconds)}}
 
     def stored(self, collection: AsyncCollection[Document], document_id: Any, events: Sequence[Envelope[Any]]) -> None:
         """A write stored these events: publish them now."""
@@ -125,19 +147,34 @@ class OutboxRelay(PollingWorker):
         published: set[str] = set()
         for collection in self._collections:
             while True:
-                cursor = collection.find(_PENDING, {OUTBOX: 1}).limit(self._batch)
-                found = [
-                    _Stored(collection, d["_id"], [e["event"] for e in d[OUTBOX] if e["published_at"] is None])
-                    async for d in cursor
-                ]
+                seen, found = await self._claim(collection)
                 await self._publish(found)
                 published.update(event["id"] for item in found for event in item.events)
-                if len(found) < self._batch:
+                if seen < self._batch:
                     break
         # What was handed over while the search ran and the search published already is done.
         handed = [replace(s, events=[e for e in s.events if e["id"] not in published]) for s in self._handed]
         self._handed = [s for s in handed if s.events]
         return len(published)
+
+    async def _claim(self, collection: AsyncCollection[Document]) -> tuple[int, list[_Stored]]:
+        """Lease a batch of what no other live replica holds: how many were free, and what this one got.
+
+        Three commands, but only in a search (start, failure, backstop), never on a journey's path:
+        find the free documents, lease them where they are still free (each document's update is
+        atomic, so of two replicas claiming one, one wins), read back those leased to this replica.
+        """
+        free = _PENDING | {"$or": [{f"{LEASE}.by": self.replica}, {f"{LEASE}.until": {"$not": {"$gt": utcnow()}}}]}
+        ids = [d["_id"] async for d in collection.find(free, {"_id": 1}).limit(self._batch)]
+        if not ids:
+            return 0, []
+        await collection.update_many({"_id": {"$in": ids}} | free, {"$set": self.lease()})
+        cursor = collection.find({"_id": {"$in": ids}, f"{LEASE}.by": self.replica} | _PENDING, {OUTBOX: 1})
+        found = [
+            _Stored(collection, d["_id"], [e["event"] for e in d[OUTBOX] if e["published_at"] is None])
+            async for d in cursor
+        ]
+        return len(ids), found
 
     async def _publish(self, stored: list[_Stored]) -> int:
         published: dict[AsyncCollection[Document], list[_Stored]] = {}
@@ -211,7 +248,7 @@ class Outbox:
 
     async def insert(self, collection: AsyncCollection[Document], document: Document, *events: Envelope[Any]) -> bool:
         """Store the document with its events unless its `_id` is taken; True if this call stored it."""
-        stored = await insert_once(collection, document | pending(*events))
+        stored = await insert_once(collection, document | pending(*events) | (self.relay.lease() if events else {}))
         if stored and events:
             self.relay.stored(collection, document["_id"], events)
         elif events:
@@ -234,7 +271,7 @@ class Outbox:
         if not changes:
             return 0
         result = await collection.bulk_write(
-            [UpdateOne(query, update | append(*events) if events else update) for query, update, events in changes],
+            [UpdateOne(query, self._with_events(update, events)) for query, update, events in changes],
             ordered=False,
         )
         if result.matched_count == len(changes):
@@ -245,3 +282,10 @@ class Outbox:
             # Which ones were stored the result does not say: the search finds exactly those.
             self.relay.search_soon()
         return result.matched_count
+
+    def _with_events(self, update: Document, events: Sequence[Envelope[Any]]) -> Document:
+        if not events:
+            return update
+        added = append(*events) | {"$set": self.relay.lease()}
+        # Operator by operator: a change's own `$set` keeps its fields beside the lease.
+        return update | {operator: update.get(operator, {}) | fields for operator, fields in added.items()}

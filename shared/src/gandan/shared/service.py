@@ -28,7 +28,7 @@ from gandan.shared.auth import CredentialStore
 from gandan.shared.events import envelope_of
 from gandan.shared.http import install_error_handlers
 from gandan.shared.logs import configure_logging, log_fields
-from gandan.shared.messaging import EventHandler, EventPublisher, create_broker, subscribe
+from gandan.shared.messaging import EventHandler, EventPublisher, consumers_attached, create_broker, subscribe
 from gandan.shared.mongo import connect, database
 from gandan.shared.outbox import Outbox
 from gandan.shared.settings import ServiceSettings
@@ -44,7 +44,9 @@ STOP_WORKERS_SECONDS = 10.0
 
 class Readiness(BaseModel):
     status: Literal["ok", "unavailable"]
-    checks: dict[str, bool] = Field(description="database, broker, workers: each true when it works")
+    checks: dict[str, bool] = Field(
+        description="database, broker, consumers (each attached to its queue), workers: each true when it works"
+    )
 
 
 class Service:
@@ -144,6 +146,8 @@ class Service:
         except Exception:
             checks["database"] = False
         checks["broker"] = await self.broker.ping(timeout=2)
+        # Up is not enough: a replica whose consumer is detached takes no work (see consumers_attached).
+        checks["consumers"] = consumers_attached(self.broker)
         return checks
 
     def http_app(self, *routers: APIRouter) -> FastAPI:
