@@ -127,7 +127,7 @@ async def test_a_redelivered_request_is_scheduled_once(
 async def test_request_from_a_ward_without_roster_is_set_aside_and_not_scheduled(
     dispatch, publish, request_registered, office_day, dispatch_db, notify_queue, rabbitmq_url
 ):
-    request = request_registered(preferred_date=office_day, ward_code="11359")
+    request = request_registered(preferred_date=office_day, ward_code="11218")
 
     async with serving(*dispatch):
         await publish(request)

@@ -10,17 +10,16 @@ from datetime import datetime, timedelta
 
 from gandan.dispatch.domain import (
     BookingError,
-    Roster,
+    RosterBook,
     SetAside,
     SlotTaken,
+    UnknownWard,
     Visits,
-    WorkingCalendar,
     book_visit,
     booked,
     earliest_start,
     first_search_day,
 )
-from gandan.dispatch.roster import UnknownWard
 from gandan.shared.events import Envelope, RequestRegistered
 from gandan.shared.idempotency import effect_id
 from gandan.shared.logs import log_fields
@@ -46,22 +45,20 @@ class OneBookingAtATime:
 async def schedule_home_visit(
     event: Envelope[RequestRegistered],
     *,
-    rosters: Callable[[str], Roster],
-    calendar: WorkingCalendar,
+    rosters: RosterBook,
     repository: Visits,
     clock: Callable[[], datetime],
     min_lead: timedelta,
     one_at_a_time: OneBookingAtATime,
 ) -> None:
     async with one_at_a_time(event.ward_code):
-        await _book(event, rosters=rosters, calendar=calendar, repository=repository, clock=clock, min_lead=min_lead)
+        await _book(event, rosters=rosters, repository=repository, clock=clock, min_lead=min_lead)
 
 
 async def _book(
     event: Envelope[RequestRegistered],
     *,
-    rosters: Callable[[str], Roster],
-    calendar: WorkingCalendar,
+    rosters: RosterBook,
     repository: Visits,
     clock: Callable[[], datetime],
     min_lead: timedelta,
@@ -71,7 +68,9 @@ async def _book(
     visit_id = effect_id(event.id)
     for _ in range(_BOOKING_ATTEMPTS):
         try:
-            roster = rosters(event.ward_code)
+            # From memory (README "Rosters"): the journey's database commands stay the visit's own.
+            roster = await rosters.roster(event.ward_code)
+            calendar = await rosters.calendar()
             # Judged when handled, not when published: a late event must not book a past hour.
             now = clock()
             first_day = first_search_day(request.preferred_date, earliest_start(now, min_lead))
