@@ -69,7 +69,9 @@ async def test_a_first_start_seeds_the_shipped_rosters_and_years_and_a_second_ke
     assert year["_id"] == 2026 and year["decision"]["days_off"] == ["2026-01-02"]
     # Published: audit keeps each change as evidence.
     audited = await collect(Topology(namespace).queue("audit").name, 4)
-    assert sorted(e.data.change for e in audited if e.type == "roster.changed") == [
+    # Published at least once: a start stopped before marking its events published sends them again.
+    changes = {e.id: e.data.change for e in audited if e.type == "roster.changed"}
+    assert sorted(changes.values()) == [
         RosterChange.MEMBER_REMOVED,
         RosterChange.SEEDED,
         RosterChange.SEEDED,
