@@ -109,9 +109,9 @@ async def test_with_nothing_to_do_the_services_ask_their_databases_nothing(
 
 
 # The searches each service makes as it starts: a relay's, one per collection with an outbox (dispatch:
-# visits and its announcements of the wards it serves); intake's reading of the wards it knows served;
-# notify's sender.
-START_SEARCHES = {"intake": 2, "dispatch": 2, "notify": 2}
+# visits, its announcements of the wards it serves, rosters), and dispatch's list of the wards it has
+# rosters for; intake's reading of the wards it knows served; notify's sender.
+START_SEARCHES = {"intake": 2, "dispatch": 4, "notify": 2}
 
 
 async def _asleep(commands: DatabaseCommands) -> bool:

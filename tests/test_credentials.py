@@ -19,14 +19,13 @@ import httpx
 import pytest
 
 from gandan.audit.app import build as build_audit
+from gandan.dispatch.app import build as build_dispatch
 from gandan.intake.app import build as build_intake
 from gandan.notify.app import build as build_notify
 from gandan.shared.auth import CREDENTIALS, KEYED_ROLES, Role
-from gandan.shared.clock import utcnow
-from gandan.shared.events import SEVERAL_WARDS, WardsServed
 from gandan.system.services import SERVICES
 from gandan.testing import auth, eventually, serving, ward_not_served
-from gandan.testing.factories import envelope, home_request_form, one_request
+from gandan.testing.factories import home_request_form, one_request
 
 WARD = "11002"  # Thạch Khôi: the caller's
 WARD_B = "11359"  # Gia Viên: the ward whose data must not leak
@@ -35,15 +34,19 @@ B_NOTIFY_CODE = "GD-BBBBBB2"
 
 
 @pytest.fixture
-async def services(service_settings, publish) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
-    """intake, notify and audit in this process: the services with endpoints of their own; intake
-    told, as dispatch tells it, that both wards are served."""
+async def services(service_settings) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
+    """intake, dispatch, notify and audit in this process: the services with endpoints of their own;
+    ready once intake has heard from dispatch that both wards are served."""
     async with AsyncExitStack() as stack:
         running = {
             name: await stack.enter_async_context(serving(*build()))
-            for name, build in (("intake", build_intake), ("notify", build_notify), ("audit", build_audit))
+            for name, build in (
+                ("intake", build_intake),
+                ("dispatch", build_dispatch),
+                ("notify", build_notify),
+                ("audit", build_audit),
+            )
         }
-        await publish(envelope(WardsServed(ward_codes=(WARD, WARD_B), as_of=utcnow()), ward_code=SEVERAL_WARDS))
 
         async def served() -> bool:
             # Refused for its ward only while intake has not heard; then one request of ward B more.
@@ -177,6 +180,31 @@ UPDATES: dict[str, dict[str, Any]] = {
     "/v1/home-requests/{code}/results/finished": {"procedure_kind": "land"},
 }
 ACROSS |= {("intake", "post", path): _update(path, body) for path, body in UPDATES.items()}
+
+# dispatch's roster endpoints: a valid body each, and the item each names in ward B's roster.
+ROSTER = "/v1/wards/{ward_code}/roster"
+ROSTER_CHANGES: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
+    ("get", ROSTER): ("", None),
+    ("put", ROSTER + "/staff/{staff_id}"): (
+        "/staff/{id}",
+        {"name": "Trần Thị Hoa", "title": "Chuyên viên", "role": "chuyen_vien", "phone": "0500111222"},
+    ),
+    ("delete", ROSTER + "/staff/{staff_id}"): ("/staff/{id}", None),
+    ("post", ROSTER + "/staff/{staff_id}/leave"): (
+        "/staff/{id}/leave",
+        {"first_day": "2026-12-01", "last_day": "2026-12-02"},
+    ),
+    ("put", ROSTER + "/vehicles/{vehicle_id}"): ("/vehicles/{id}", {"kind": "xe_may", "seats": 2}),
+}
+
+
+def roster_call(method: str, path: str, ward_code: str, item: str) -> Attempt:
+    suffix, body = ROSTER_CHANGES[(method, path)]
+    url = f"/v1/wards/{ward_code}/roster" + suffix.replace("{id}", item)
+    return lambda c, code, h: c.request(method.upper(), url, json=body, headers=h)
+
+
+ACROSS |= {("dispatch", m, p): roster_call(m, p, WARD_B, "gv-03") for m, p in ROSTER_CHANGES}
 # Reached with a request's code and phone, no credential: intake's own tests cover them.
 CITIZEN_PROOF = {"/v1/lookup", "/v1/survey"}
 
@@ -232,6 +260,7 @@ async def test_a_key_of_one_ward_neither_reads_nor_changes_another_ward_s_data(
             assert answer.json() == {"messages": []}, (service, path)
     # Nothing was changed in ward B.
     assert await service_database("intake")["home_requests"].count_documents({"ward_code": WARD_B}) == b_requests
+    assert (await service_database("dispatch")["rosters"].find_one({"_id": WARD_B}))["version"] == 1
 
 
 # --- each role only what it may ---------------------------------------------------------------
@@ -248,11 +277,22 @@ ALLOWED |= {
     ("intake", "post", path): {Role.ONE_STOP} if "/results/" in path else {Role.OFFICER, Role.LEADERSHIP}
     for path in UPDATES
 }
+ALLOWED |= {("dispatch", method, path): {Role.LEADERSHIP, Role.OPERATOR} for method, path in ROSTER_CHANGES}
 
 
 @pytest.mark.parametrize("endpoint", list(ALLOWED), ids=lambda e: f"{e[0]}-{e[1]}-{e[2]}")
 async def test_each_role_does_only_what_it_may(services, endpoint):
     service, method, path = endpoint
+    if service == "dispatch":
+        item = "tk-xe-01" if "vehicle" in path else "tk-03"
+        for role in KEYED_ROLES:
+            answer = await roster_call(method, path, WARD, item)(services[service], "", auth(WARD, role))
+            if role in ALLOWED[endpoint]:
+                assert answer.status_code in (200, 404), (role, answer.text)
+            else:
+                assert answer.status_code == 403, (role, answer.text)
+                assert [e["code"] for e in answer.json()["errors"]] == ["role_not_allowed"]
+        return
     calls: dict[str, Callable[[dict[str, str]], Awaitable[httpx.Response]]] = {
         "post": lambda h: services[service].post(
             path.replace("{code}", "GD-ZZZZZZZ"), json=UPDATES.get(path) or home_request_form(), headers=h

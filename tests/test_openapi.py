@@ -44,7 +44,27 @@ ANSWERS = {
         ("post", "/v1/lookup"): {"200", "404", "413", "422", "429", "503"},
         ("post", "/v1/survey"): {"200", "404", "409", "413", "422", "429", "503"},
     },
-    "dispatch": {},
+    "dispatch": {
+        ("get", "/v1/wards/{ward_code}/roster"): {"200", "401", "403", "404", "422", "503"},
+        ("delete", "/v1/wards/{ward_code}/roster/staff/{staff_id}"): {"200", "401", "403", "404", "409", "422", "503"},
+        **{
+            (method, f"/v1/wards/{{ward_code}}/roster/{change}"): {
+                "200",
+                "401",
+                "403",
+                "404",
+                "409",
+                "413",
+                "422",
+                "503",
+            }
+            for method, change in (
+                ("put", "staff/{staff_id}"),
+                ("post", "staff/{staff_id}/leave"),
+                ("put", "vehicles/{vehicle_id}"),
+            )
+        },
+    },
     "notify": {("get", "/v1/messages"): {"200", "401", "403", "422", "503"}},
     "audit": {("get", "/v1/requests/{code}/trail"): {"200", "401", "403", "404", "422", "503"}},
 }

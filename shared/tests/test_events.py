@@ -95,7 +95,7 @@ def test_each_type_has_one_owner():
             "revisit.needed",
             "survey.answered",
         ],
-        "dispatch": ["visit.scheduled", "wards.served"],
+        "dispatch": ["roster.changed", "visit.scheduled", "wards.served"],
         "notify": ["notification.failed", "notification.sent"],
         "audit": [],
     }

@@ -215,3 +215,20 @@ async def test_what_a_replica_wrote_is_published_by_it_alone(publisher, service_
     assert await audit_ids(rabbitmq_url, namespace) == [str(event.id), str(later.id)]
     stored = await things.find_one({"_id": "thing"})
     assert stored is not None and stored["status"] == "moved on"
+
+
+async def test_a_relay_stopped_with_events_unpublished_leaves_them_to_the_next_start_at_once(
+    publisher, collection, rabbitmq_url, namespace
+):
+    # Its writes lease their events to it; the broker is away, so it cannot publish them.
+    stopped = OutboxRelay(BrokerDown(), [collection], poll_seconds=3600)
+    event = envelope(request_registered())
+    await collection.insert_one({"_id": "thing"} | pending(event) | stopped.lease())
+    running = asyncio.create_task(stopped.run())
+    await asyncio.sleep(0.2)
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+
+    # The next start's search takes it now, not once the stopped relay's lease has run out.
+    assert await OutboxRelay(publisher, [collection]).publish_pending() == 1
+    assert await audit_ids(rabbitmq_url, namespace) == [str(event.id)]

@@ -1,11 +1,12 @@
-"""dispatch's storage in memory, keeping the promises of `Visits`, for fast handler tests."""
+"""dispatch's storage in memory, keeping the promises of `Visits` and `RosterBook`, for fast handler tests."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import date, datetime, time
 
-from gandan.dispatch.domain import SetAside, Slot, SlotTaken, Visit
+from gandan.dispatch.domain import Roster, SetAside, Slot, SlotTaken, UnknownWard, Visit, WorkingCalendar, YearDecision
+from gandan.dispatch.roster import load_roster, shipped_wards
 from gandan.shared.clock import LOCAL_TZ
 from gandan.shared.events import Envelope, EventData
 
@@ -53,3 +54,19 @@ class FakeVisits:
 
 def _claims(visit: Visit) -> set[tuple[str, str, datetime]]:
     return {(visit.ward_code, person, visit.slot.starts_at) for person in (visit.officer_key, visit.leader_key)}
+
+
+class FakeRosters:
+    """The rosters shipped with dispatch (or those given), and the calendar of the decisions given."""
+
+    def __init__(self, rosters: dict[str, Roster] | None = None, decisions: tuple[YearDecision, ...] = ()) -> None:
+        self.rosters = rosters if rosters is not None else {w: load_roster(w) for w in shipped_wards()}
+        self.decisions = decisions
+
+    async def roster(self, ward_code: str) -> Roster:
+        if ward_code not in self.rosters:
+            raise UnknownWard(ward_code)
+        return self.rosters[ward_code]
+
+    async def calendar(self) -> WorkingCalendar:
+        return WorkingCalendar(self.decisions)

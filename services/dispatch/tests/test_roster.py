@@ -1,40 +1,43 @@
-"""What a ward's roster does for booking, and how a roster file is read."""
+"""What a ward's roster does for booking, and how a roster's CSV files are read."""
 
 import unicodedata
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import date, datetime, timedelta
 
 import pytest
 
-from gandan.dispatch.domain import WorkingCalendar, book_visit, leader_key
-from gandan.dispatch.roster import UnknownWard, load_roster, load_roster_file
+from gandan.dispatch.domain import (
+    Location,
+    Period,
+    StaffRole,
+    UnknownWard,
+    Vehicle,
+    VehicleKind,
+    WorkingCalendar,
+    book_visit,
+    leader_key,
+)
+from gandan.dispatch.roster import RosterInvalid, load_roster, parse_roster
 from gandan.shared.clock import LOCAL_TZ
 from gandan.shared.events import ProcedureField, TimeWindow
 from gandan.shared.phone import normalise_mobile
 
-VALID = """
-ward_code = "99999"
-ward_name = "Phường Thử"
-[[officers]]
-staff_id = "a"
-name = "Người A"
-title = "Chuyên viên"
-fields = ["ho_tich"]
-phone = "0912345678"
-[[residential_groups]]
-number = 1
-name = "Số 1"
-[[residential_groups.leaders]]
-name = "Người B"
-roles = ["to_truong"]
-phone = "0387654321"
+STAFF = """STT,Mã cán bộ,Họ và tên,Chức vụ,Vai trò,Lĩnh vực phụ trách,Tổ dân phố phụ trách,Số điện thoại,Nghỉ phép
+1,a,Người A,Chuyên viên,chuyen_vien,ho_tich; chung_thuc,,0912.345.678,2026-12-01..2026-12-03
+2,b,Người C,Thành viên Tổ công nghệ số cộng đồng,to_cong_nghe_so,,1; 2,0501234567,
+"""
+GROUPS = """STT,Tổ dân phố,Họ tên,Chức danh,Số điện thoại,Vĩ độ,Kinh độ,Tọa độ
+01,Số 1,Người B,"BTCB, Tổ trưởng",0387654321,20.91,106.36,gần đúng
+,,Người D,Tổ phó,0387654322,,,
+
+02,Số 2,Người E,Tổ trưởng,0387654323,,,
+"""
+VEHICLES = """Mã,Loại,Số chỗ,Chở theo,Sẵn sàng
+xe-1,xe_o_to_phuong,7,máy quét; máy tính,có
 """
 
 
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "roster.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
+def parse(staff: str = STAFF, groups: str = GROUPS, vehicles: str = VEHICLES):
+    return parse_roster("11002", staff, groups, vehicles)
 
 
 THACH_KHOI = load_roster("11002")
@@ -88,18 +91,42 @@ def test_no_two_leaders_share_a_busy_key():
     assert len(set(keys)) == len(keys)
 
 
-def test_a_name_written_decomposed_in_the_file_is_the_same_person_as_its_composed_form(tmp_path):
-    decomposed = VALID.replace('name = "Người B"', f'name = "{unicodedata.normalize("NFD", "Đông Đức Hợp")}"')
-    roster = load_roster_file(write(tmp_path, decomposed))
+def test_a_name_written_decomposed_in_the_file_is_the_same_person_as_its_composed_form():
+    roster = parse(groups=GROUPS.replace("Người B", unicodedata.normalize("NFD", "Đông Đức Hợp")))
 
-    [group] = roster.groups
+    group = roster.groups[0]
     assert leader_key(group, group.leaders[0]) == "1:Đông Đức Hợp"
+
+
+def test_a_roster_is_read_from_the_plan_s_two_tables_and_its_vehicles():
+    roster = parse()
+
+    assert roster.ward_name == "Phường Thạch Khôi"
+    a, b = roster.officers
+    assert (a.fields, a.role, a.phone) == ({"ho_tich", "chung_thuc"}, StaffRole.CENTRE_OFFICER, "0912345678")
+    assert a.leave == (Period(date(2026, 12, 1), date(2026, 12, 3)),)
+    assert (b.role, b.groups) == (StaffRole.DIGITAL_TEAM, {1, 2})
+    first, second = roster.groups
+    assert [le.roles for le in first.leaders] == [("bi_thu_chi_bo", "to_truong"), ("to_pho",)]
+    assert first.location == Location(20.91, 106.36, approximate=True)
+    assert (second.number, second.location) == (2, None)
+    assert roster.vehicles == (Vehicle("xe-1", VehicleKind.WARD_CAR, 7, ("máy quét", "máy tính"), True),)
 
 
 def test_every_phone_reaches_a_mobile_and_none_is_a_real_one():
     phones = [o.phone for o in THACH_KHOI.officers] + [le.phone for g in THACH_KHOI.groups for le in g.leaders]
     assert [normalise_mobile(p) for p in phones] == phones  # what notify can send an SMS to
     assert "0327568168" not in phones  # Lê Văn Giang's real number in the plan
+
+
+@pytest.mark.parametrize("ward", ["11359", "10672"])
+def test_the_made_up_rosters_use_only_the_unassigned_050_range(ward):
+    roster = load_roster(ward)
+    phones = [o.phone for o in roster.officers] + [le.phone for g in roster.groups for le in g.leaders]
+
+    assert phones and all(p.startswith("050") and len(p) == 10 for p in phones)
+    assert {o.role for o in roster.officers} == set(StaffRole)
+    assert all(g.location is not None and g.location.approximate for g in roster.groups)
 
 
 @pytest.mark.parametrize("code", ["00000", "../11002", "11002.toml", ""])
@@ -109,35 +136,43 @@ def test_unknown_ward(code):
     assert err.value.ward_code == code
 
 
-def test_load_roster_file_reads_a_valid_file(tmp_path):
-    roster = load_roster_file(write(tmp_path, VALID))
-    assert roster.officers_for("ho_tich")[0].staff_id == "a"
-    assert roster.group("số 1") is not None
-
-
 @pytest.mark.parametrize(
-    ("old", "new", "message"),
+    ("table", "old", "new", "error"),
     [
-        ('fields = ["ho_tich"]', 'fields = ["quoc_phong"]', "unknown field"),
-        ('phone = "0912345678"', 'phone = "912345678"', "phone"),
-        ('phone = "0912345678"', 'phone = "0301234567"', "phone"),  # 030: no network holds it
-        ('phone = "0387654321"', 'phone = "0387.654.321"', "phone"),
-        ('roles = ["to_truong"]', 'roles = ["chu_tich"]', "roles"),
-        ("number = 1", 'number = "1"', "number"),
+        ("staff", "ho_tich; chung_thuc", "thue_vu", "can_bo.csv:2: lĩnh vực không biết: thue_vu"),
+        ("staff", "0912.345.678", "912345678", "can_bo.csv:2: số điện thoại"),
+        ("staff", "0501234567", "0201234567", "can_bo.csv:3: số điện thoại"),
+        ("staff", "to_cong_nghe_so", "thu_ky", "can_bo.csv:3: vai trò 'thu_ky'"),
+        ("staff", "1; 2,", "1; 7,", "can_bo.csv:3: tổ dân phố '7'"),
+        ("staff", "2026-12-01..2026-12-03", "2026-12-03..2026-12-01", "can_bo.csv:2: nghỉ"),
+        ("staff", "Mã cán bộ", "Mã", "can_bo.csv:1: thiếu cột Mã cán bộ"),
+        ("groups", '"BTCB, Tổ trưởng"', "Chủ tịch", "to_dan_pho.csv:2: chức danh 'chủ tịch'"),
+        ("groups", "20.91,106.36,gần đúng", "20.91,106.36,", "to_dan_pho.csv:2: tọa độ"),
+        ("groups", "20.91,", "91.5,", "to_dan_pho.csv:2: vĩ độ"),
+        ("groups", "02,Số 2", "01,Số 2", "to_dan_pho.csv:5: STT 1 trùng"),
+        ("groups", "02,Số 2", "02,SỐ 1", "to_dan_pho.csv:5: tổ dân phố 'SỐ 1' trùng"),
+        ("vehicles", "xe_o_to_phuong,7", "xe_tai,7", "phuong_tien.csv:2: loại 'xe_tai'"),
+        ("vehicles", ",có", ",chưa rõ", "phuong_tien.csv:2: sẵn sàng"),
     ],
 )
-def test_invalid_values_are_rejected(tmp_path, old, new, message):
-    with pytest.raises(ValueError, match=message):
-        load_roster_file(write(tmp_path, VALID.replace(old, new)))
+def test_an_invalid_cell_is_refused_with_its_file_and_line(table, old, new, error):
+    tables = {"staff": STAFF, "groups": GROUPS, "vehicles": VEHICLES}
+    tables[table] = tables[table].replace(old, new, 1)
+
+    with pytest.raises(RosterInvalid) as refused:
+        parse(**tables)
+    assert any(e.startswith(error) for e in refused.value.errors), refused.value.errors
 
 
-def test_duplicate_staff_ids_are_rejected(tmp_path):
-    officer = VALID[VALID.index("[[officers]]") : VALID.index("[[residential_groups]]")]
-    with pytest.raises(ValueError, match="duplicate staff_id a"):
-        load_roster_file(write(tmp_path, VALID + officer))
+def test_every_error_of_a_file_is_reported_at_once_and_duplicates_are_refused():
+    staff = STAFF.replace("0912.345.678", "12") + STAFF.splitlines()[2] + "\n"
+
+    with pytest.raises(RosterInvalid) as refused:
+        parse(staff=staff)
+    assert [e.split(":")[1] for e in refused.value.errors] == ["2", "4"]
+    assert "mã cán bộ 'b' trùng" in refused.value.errors[1]
 
 
-def test_duplicate_group_names_are_rejected(tmp_path):
-    extra = '[[residential_groups]]\nnumber = 2\nname = "SỐ 1"\n'
-    with pytest.raises(ValueError, match="duplicate residential group name"):
-        load_roster_file(write(tmp_path, VALID + extra))
+def test_a_roster_of_a_ward_not_in_the_official_list_is_refused():
+    with pytest.raises(RosterInvalid, match="99999"):
+        parse_roster("99999", STAFF, GROUPS)

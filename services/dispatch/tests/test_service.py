@@ -141,7 +141,7 @@ async def test_a_redelivered_request_is_scheduled_once(
 async def test_request_from_a_ward_without_roster_is_set_aside_and_not_scheduled(
     dispatch, publish, request_registered, office_day, dispatch_db, notify_queue, rabbitmq_url
 ):
-    request = request_registered(preferred_date=office_day, ward_code="11359")
+    request = request_registered(preferred_date=office_day, ward_code="11218")
 
     async with serving(*dispatch):
         await publish(request)
@@ -172,14 +172,15 @@ async def test_each_start_announces_the_wards_its_rosters_serve_to_intake(dispat
     intake_queue = Topology(namespace).queue("intake").name
     before = utcnow()
 
+    # The first start: each shipped roster stored announces with it, then the start itself.
     async with serving(*dispatch):
-        [first] = await collect(intake_queue, 1)
+        *_, first = await collect(intake_queue, 4)
     async with serving(*build(DispatchSettings())):
         [second] = await collect(intake_queue, 1)
 
     for event in (first, second):
         assert event.type == "wards.served"
         assert isinstance(event.data, WardsServed)
-        assert event.data.ward_codes == ("11002",)  # Thạch Khôi: the one roster shipped
+        assert event.data.ward_codes == ("10672", "11002", "11359")  # Nam Đồng, Thạch Khôi, Gia Viên: shipped
         assert event.data.as_of >= before
     assert second.id != first.id and second.data.as_of > first.data.as_of

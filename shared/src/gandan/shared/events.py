@@ -254,6 +254,31 @@ class WardsServed(EventData):
     as_of: AwareDatetime
 
 
+class RosterChange(StrEnum):
+    SEEDED = "seeded"  # from the roster shipped with dispatch, into an empty store
+    IMPORTED = "imported"  # an operator's CSV replaced the whole roster
+    MEMBER_SAVED = "member_saved"
+    MEMBER_REMOVED = "member_removed"
+    LEAVE_MARKED = "leave_marked"
+    VEHICLE_SAVED = "vehicle_saved"
+    OPENED_ON = "opened_on"  # the ward opens on a weekend day or holiday for sessions
+
+
+class RosterChanged(EventData):
+    """A ward's roster changed: who, what and when, never a phone number (no consumer needs one)."""
+
+    event_type: ClassVar[str] = "roster.changed"
+    event_version: ClassVar[int] = 1
+    owner: ClassVar[str] = "dispatch"
+
+    change: RosterChange
+    version: int = Field(ge=1, description="The roster's version after this change; one per change.")
+    subject: str | None = Field(description="The staff member, vehicle or day changed; none for a whole roster.")
+    staff: int = Field(ge=0, description="Staff members on the roster after the change.")
+    residential_groups: int = Field(ge=0)
+    vehicles: int = Field(ge=0)
+
+
 class NotificationOutcome(EventData):
     """What became of one message to one recipient."""
 
@@ -435,6 +460,7 @@ EVENT_TYPES: tuple[type[EventData], ...] = (
     ContactRegistered,
     VisitScheduled,
     WardsServed,
+    RosterChanged,
     NotificationSent,
     NotificationFailed,
     AppointmentAgreed,

@@ -24,6 +24,8 @@ lease ran out before its mark (at least once, as always; consumers deduplicate b
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -53,6 +55,7 @@ UNPUBLISHED = "unpublished"
 _PENDING = {UNPUBLISHED: {"$gte": ""}}  # any id; a document with none pending has no such field
 # Which replica's relay may publish the pending entries (`by`), and until when (`until`, UTC).
 LEASE = "outbox_lease"
+RELEASE_SECONDS = 2  # at a stop, for giving up the leases still held
 # Long against a publish (milliseconds) and against clock skew between machines (NTP keeps it under
 # a second), short against what a crashed replica's entries may wait before another one sends them.
 LEASE_SECONDS = 30.0
@@ -112,6 +115,21 @@ class OutboxRelay(PollingWorker):
     async def ensure_indexes(self) -> None:
         for collection in self._collections:
             await collection.create_index([(UNPUBLISHED, ASCENDING)])
+
+    async def run(self) -> None:
+        try:
+            await super().run()
+        finally:
+            # Stopped, not crashed: what this relay still holds is free for the next start at once,
+            # not after its lease and a backstop search (up to 90 s); a crash leaves it to the lease.
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(RELEASE_SECONDS):
+                    await self.release()
+
+    async def release(self) -> None:
+        """Give up the leases this relay holds on what it has not published."""
+        for collection in self._collections:
+            await collection.update_many(_PENDING | {f"{LEASE}.by": self.replica}, {"$unset": {LEASE: ""}})
 
     def lease(self) -> Document:
         """The field a write stores with its events: this relay publishes them, no other before it expires."""

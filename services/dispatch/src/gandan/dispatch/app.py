@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import cache, partial
 
 from fastapi import FastAPI
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from gandan.dispatch.domain import WorkingCalendar
+from gandan.dispatch.api import roster_router
+from gandan.dispatch.decisions import shipped_decisions
 from gandan.dispatch.handlers import OneBookingAtATime, announce_served_wards, schedule_home_visit
-from gandan.dispatch.repository import MongoVisits
-from gandan.dispatch.roster import load_roster, served_wards
+from gandan.dispatch.repository import MongoRosters, MongoVisits
+from gandan.dispatch.roster import load_roster, shipped_wards
 from gandan.shared.clock import utcnow
-from gandan.shared.events import RequestRegistered, VisitScheduled, WardsServed
+from gandan.shared.events import RequestRegistered, RosterChanged, VisitScheduled, WardsServed
 from gandan.shared.service import Service, run
 from gandan.shared.settings import ServiceSettings
 from gandan.shared.spec import ServiceSpec
@@ -28,12 +28,15 @@ class DispatchSettings(ServiceSettings):
     # for the officer to take the papers and cross the ward, and for the citizen to gather
     # documents; short enough that a morning request is still visited the same afternoon.
     min_lead_minutes: int = Field(120, ge=0, le=7 * 24 * 60)
+    # How long a roster and the calendar are read from memory: a change through this process's API
+    # is seen at once; one made elsewhere (the operator's command, another dispatch) within this.
+    roster_refresh_seconds: int = Field(60, ge=1, le=24 * 60 * 60)
 
 
 SPEC = ServiceSpec(
     name="dispatch",
     settings=DispatchSettings,
-    produces=(VisitScheduled, WardsServed),
+    produces=(VisitScheduled, RosterChanged, WardsServed),
     handlers={RequestRegistered.event_type: schedule_home_visit},
 )
 
@@ -41,18 +44,25 @@ SPEC = ServiceSpec(
 def build(settings: DispatchSettings | None = None) -> tuple[Service, FastAPI]:
     settings = settings or DispatchSettings()
     service = Service(SPEC, settings)
-    repository = MongoVisits(service.database, service.outbox())
+    outbox = service.outbox()
+    repository = MongoVisits(service.database, outbox)
+    rosters = MongoRosters(service.database, outbox, refresh_after=timedelta(seconds=settings.roster_refresh_seconds))
     service.on_startup(repository.ensure_indexes)
-    service.on_startup(partial(announce_served_wards, served=served_wards, repository=repository, clock=utcnow))
+
+    async def seed_and_announce() -> None:
+        # On a first start `make run` works: the shipped rosters and years, where the store has none.
+        await rosters.seed([load_roster(ward) for ward in shipped_wards()], shipped_decisions())
+        await announce_served_wards(await rosters.wards(), repository=repository, clock=utcnow)
+
+    service.on_startup(seed_and_announce)
     service.consume(
-        rosters=cache(load_roster),
-        calendar=WorkingCalendar(),
+        rosters=rosters,
         repository=repository,
         clock=utcnow,
         min_lead=timedelta(minutes=settings.min_lead_minutes),
         one_at_a_time=OneBookingAtATime(),
     )
-    return service, service.http_app()
+    return service, service.http_app(roster_router(rosters))
 
 
 def main() -> None:

@@ -9,9 +9,10 @@ No I/O here: the caller passes the roster, the calendar, existing bookings and n
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 from typing import Protocol
 from uuid import uuid4
 
@@ -43,13 +44,51 @@ LEADER_ROLES: frozenset[str] = frozenset({"bi_thu_chi_bo", "to_truong", "to_pho"
 VISIT_DURATION = timedelta(minutes=60)
 
 
+class StaffRole(StrEnum):
+    """Who a staff member is (seed 000: the centre's people, and those who go along on visits)."""
+
+    LEADERSHIP = "lanh_dao_trung_tam"  # the centre's director and deputies: not dispatched by field
+    CENTRE_OFFICER = "chuyen_vien"  # an officer of one or more fields
+    WARD_POLICE = "cong_an_phuong"
+    YOUTH_UNION = "doan_thanh_nien"
+    DIGITAL_TEAM = "to_cong_nghe_so"  # the community digital team, a companion on visits
+
+
+@dataclass(frozen=True)
+class Period:
+    """Whole local days, first to last included: a leave, or a vehicle out of service."""
+
+    first_day: date
+    last_day: date
+
+    def __post_init__(self) -> None:
+        if self.last_day < self.first_day:
+            raise ValueError("a period must not end before it starts")
+
+    def covers(self, day: date) -> bool:
+        return self.first_day <= day <= self.last_day
+
+
+def _any_covers(periods: Iterable[Period], day: date) -> bool:
+    return any(p.covers(day) for p in periods)
+
+
 @dataclass(frozen=True)
 class Officer:
+    """A staff member of the ward's roster (named so because most are the centre's officers)."""
+
     staff_id: str
     name: str
     title: str
     fields: frozenset[str]
     phone: str
+    role: StaffRole = StaffRole.CENTRE_OFFICER
+    # Residential-group numbers this person covers (a ward police officer's area, a digital team's groups).
+    groups: frozenset[int] = frozenset()
+    leave: tuple[Period, ...] = ()
+
+    def on_leave(self, day: date) -> bool:
+        return _any_covers(self.leave, day)
 
 
 @dataclass(frozen=True)
@@ -57,6 +96,24 @@ class GroupLeader:
     name: str
     roles: tuple[str, ...]
     phone: str
+    leave: tuple[Period, ...] = ()
+
+    def on_leave(self, day: date) -> bool:
+        return _any_covers(self.leave, day)
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a residential group meets (its cultural house), WGS 84."""
+
+    latitude: float
+    longitude: float
+    # True when placed by hand on a map rather than surveyed: good enough for travel estimates.
+    approximate: bool = True
+
+    def __post_init__(self) -> None:
+        if not (-90 <= self.latitude <= 90 and -180 <= self.longitude <= 180):
+            raise ValueError("latitude must be within ±90 and longitude within ±180")
 
 
 @dataclass(frozen=True)
@@ -64,6 +121,30 @@ class ResidentialGroup:
     number: int
     name: str
     leaders: tuple[GroupLeader, ...]
+    location: Location | None = None
+
+
+class VehicleKind(StrEnum):
+    WARD_CAR = "xe_o_to_phuong"
+    # Most officers ride their own (seed 003 §3): a motorbike of the roster is one the ward may count on.
+    MOTORBIKE = "xe_may"
+
+
+@dataclass(frozen=True)
+class Vehicle:
+    vehicle_id: str
+    kind: VehicleKind
+    seats: int
+    carries: tuple[str, ...] = ()  # e.g. a scanner, a wheelchair ramp
+    available: bool = True
+    out_of_service: tuple[Period, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.seats < 1:
+            raise ValueError("a vehicle has at least one seat")
+
+    def available_on(self, day: date) -> bool:
+        return self.available and not _any_covers(self.out_of_service, day)
 
 
 def _fold(name: str) -> str:
@@ -79,6 +160,9 @@ class Roster:
     ward_name: str
     officers: tuple[Officer, ...]
     groups: tuple[ResidentialGroup, ...]
+    vehicles: tuple[Vehicle, ...] = ()
+    # Weekend or holiday days the ward opens for sessions: working days for this ward alone.
+    open_days: frozenset[date] = frozenset()
 
     def officers_for(self, field: str) -> tuple[Officer, ...]:
         return tuple(o for o in self.officers if field in o.fields)
@@ -86,6 +170,50 @@ class Roster:
     def group(self, name: str) -> ResidentialGroup | None:
         wanted = _fold(name)
         return next((g for g in self.groups if _fold(g.name) == wanted), None)
+
+    def member(self, staff_id: str) -> Officer | None:
+        return next((o for o in self.officers if o.staff_id == staff_id), None)
+
+    # --- changes: each returns the roster as it becomes, or raises RosterRefused -------------
+
+    def with_member(self, member: Officer) -> Roster:
+        """Adds the staff member, or replaces the one with the same staff_id."""
+        unknown = sorted(member.groups - {g.number for g in self.groups})
+        if unknown:
+            raise RosterRefused("unknown_group", f"no residential group numbered {', '.join(map(str, unknown))}")
+        others = tuple(o for o in self.officers if o.staff_id != member.staff_id)
+        if len(others) == len(self.officers):
+            return replace(self, officers=(*self.officers, member))
+        return replace(self, officers=tuple(member if o.staff_id == member.staff_id else o for o in self.officers))
+
+    def without_member(self, staff_id: str) -> Roster:
+        self._require_member(staff_id)
+        return replace(self, officers=tuple(o for o in self.officers if o.staff_id != staff_id))
+
+    def with_leave(self, staff_id: str, leave: Period) -> Roster:
+        member = self._require_member(staff_id)
+        return self.with_member(replace(member, leave=(*member.leave, leave)))
+
+    def with_vehicle(self, vehicle: Vehicle) -> Roster:
+        others = tuple(v for v in self.vehicles if v.vehicle_id != vehicle.vehicle_id)
+        return replace(self, vehicles=(*others, vehicle))
+
+    def opened_on(self, day: date) -> Roster:
+        return replace(self, open_days=self.open_days | {day})
+
+    def _require_member(self, staff_id: str) -> Officer:
+        member = self.member(staff_id)
+        if member is None:
+            raise RosterRefused("unknown_staff", f"no staff member {staff_id!r} in this roster")
+        return member
+
+
+class RosterRefused(ValueError):
+    """A change that would make the roster wrong; `code` is stable for clients."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def leader_key(group: ResidentialGroup, leader: GroupLeader) -> str:
@@ -123,15 +251,58 @@ class Slot:
         return self.starts_at < other.ends_at and other.starts_at < self.ends_at
 
 
-class WorkingCalendar:
-    """Ward office days: Monday-Friday except Vietnamese public holidays."""
+@dataclass(frozen=True)
+class YearDecision:
+    """The government's decision on one year's days off, as an operator entered it.
 
-    def __init__(self) -> None:
+    The `holidays` package follows the Labour Code, not each year's decision: it lacks
+    Friday 2/1/2026 (a day off, swapped with Saturday 10/1/2026), and a decision may move
+    a day the package lists. So a decided year is the package's days off, plus `days_off`,
+    minus `not_days_off`; `working_days` are make-up working days (usually Saturdays).
+    """
+
+    year: int
+    days_off: frozenset[date] = frozenset()
+    not_days_off: frozenset[date] = frozenset()
+    working_days: frozenset[date] = frozenset()
+    source: str = ""  # the decision it comes from, e.g. "Công văn 12345/VPCP-KGVX"
+
+    def __post_init__(self) -> None:
+        days = self.days_off | self.not_days_off | self.working_days
+        strays = sorted(d.isoformat() for d in days if d.year != self.year)
+        if strays:
+            raise ValueError(f"days outside {self.year}: {', '.join(strays)}")
+        both = sorted(d.isoformat() for d in self.days_off & (self.not_days_off | self.working_days))
+        if both:
+            raise ValueError(f"both a day off and a working day: {', '.join(both)}")
+
+
+class WorkingCalendar:
+    """Ward office days: Monday-Friday except days off, as the year's decision has them.
+
+    A year without a decision yet follows the `holidays` package, and its days are provisional.
+    """
+
+    def __init__(self, decisions: Iterable[YearDecision] = ()) -> None:
         # Expands to each year on first lookup, so any date can be asked.
         self._holidays = holidays.country_holidays("VN")
+        self._decisions = {d.year: d for d in decisions}
 
-    def is_working_day(self, day: date) -> bool:
-        return day.weekday() < 5 and day not in self._holidays
+    def is_working_day(self, day: date, *, open_days: frozenset[date] = frozenset()) -> bool:
+        """Whether the ward's office works that day; `open_days` are the ward's own weekend sessions."""
+        if day in open_days:
+            return True
+        decision = self._decisions.get(day.year)
+        if decision is None:
+            return day.weekday() < 5 and day not in self._holidays
+        if day in decision.working_days:
+            return True
+        day_off = (day in self._holidays and day not in decision.not_days_off) or day in decision.days_off
+        return day.weekday() < 5 and not day_off
+
+    def is_provisional(self, day: date) -> bool:
+        """True while the government has not decided that day's year: the package's guess may move."""
+        return day.year not in self._decisions
 
 
 @dataclass(frozen=True)
@@ -140,6 +311,8 @@ class Booking:
     group: ResidentialGroup
     leader: GroupLeader
     slot: Slot
+    # Booked on a day of a year the government has not decided yet: it may become a day off.
+    provisional: bool = False
 
 
 class BookingError(Exception):
@@ -201,12 +374,17 @@ def _slot_at(day: date, start: time) -> Slot:
 
 
 def _candidate_slots(
-    first_day: date, earliest: datetime, window: TimeWindow, calendar: WorkingCalendar, horizon_days: int
+    first_day: date,
+    earliest: datetime,
+    window: TimeWindow,
+    calendar: WorkingCalendar,
+    horizon_days: int,
+    open_days: frozenset[date],
 ) -> Iterator[Slot]:
     other = TimeWindow.AFTERNOON if window is TimeWindow.MORNING else TimeWindow.MORNING
     for offset in range(horizon_days):
         day = first_day + timedelta(days=offset)
-        if not calendar.is_working_day(day):
+        if not calendar.is_working_day(day, open_days=open_days):
             continue
         for w in (window, other):
             for start in _WINDOW_STARTS[w]:
@@ -252,13 +430,19 @@ def book_visit(
     if not group.leaders:
         raise NoLeaderForGroup(group)
 
-    for slot in _candidate_slots(first_day, earliest, window, calendar, horizon_days):
-        officer = next((o for o in officers if _is_free(o.staff_id, slot, busy)), None)
+    for slot in _candidate_slots(first_day, earliest, window, calendar, horizon_days, roster.open_days):
+        day = local(slot.starts_at).date()
+        officer = next((o for o in officers if not o.on_leave(day) and _is_free(o.staff_id, slot, busy)), None)
         if officer is None:
             continue
-        leader = next((le for le in group.leaders if _is_free(leader_key(group, le), slot, busy)), None)
+        leader = next(
+            (le for le in group.leaders if not le.on_leave(day) and _is_free(leader_key(group, le), slot, busy)),
+            None,
+        )
         if leader is not None:
-            return Booking(officer=officer, group=group, leader=leader, slot=slot)
+            return Booking(
+                officer=officer, group=group, leader=leader, slot=slot, provisional=calendar.is_provisional(day)
+            )
     raise NoSlotAvailable(
         field=field,
         residential_group=residential_group,
@@ -280,6 +464,7 @@ class Visit:
     officer_key: str
     leader_key: str
     slot: Slot
+    provisional: bool = False
 
 
 def booked(request: Envelope[RequestRegistered], visit_id: str, booking: Booking) -> tuple[Visit, Envelope[EventData]]:
@@ -292,6 +477,7 @@ def booked(request: Envelope[RequestRegistered], visit_id: str, booking: Booking
         officer_key=booking.officer.staff_id,
         leader_key=leader_key(booking.group, booking.leader),
         slot=booking.slot,
+        provisional=booking.provisional,
     )
     officer, leader = booking.officer, booking.leader
     scheduled = VisitScheduled(
@@ -351,3 +537,19 @@ class Visits(Protocol):
     async def announce(self, served: Envelope[EventData]) -> None:
         """Store a `wards.served` announcement, to be published."""
         ...
+
+
+class RosterBook(Protocol):
+    """The wards' rosters and the working calendar, as the booking reads them."""
+
+    async def roster(self, ward_code: str) -> Roster:
+        """The ward's roster; raises `UnknownWard` when dispatch has none for it."""
+        ...
+
+    async def calendar(self) -> WorkingCalendar: ...
+
+
+class UnknownWard(LookupError):
+    def __init__(self, ward_code: str) -> None:
+        super().__init__(f"no roster for ward {ward_code!r}")
+        self.ward_code = ward_code

@@ -10,18 +10,17 @@ from datetime import datetime, timedelta
 
 from gandan.dispatch.domain import (
     BookingError,
-    Roster,
+    RosterBook,
     SetAside,
     SlotTaken,
+    UnknownWard,
     Visits,
-    WorkingCalendar,
     book_visit,
     booked,
     earliest_start,
     first_search_day,
     wards_served,
 )
-from gandan.dispatch.roster import UnknownWard
 from gandan.shared.events import Envelope, RequestRegistered
 from gandan.shared.idempotency import effect_id
 from gandan.shared.logs import log_fields
@@ -47,22 +46,20 @@ class OneBookingAtATime:
 async def schedule_home_visit(
     event: Envelope[RequestRegistered],
     *,
-    rosters: Callable[[str], Roster],
-    calendar: WorkingCalendar,
+    rosters: RosterBook,
     repository: Visits,
     clock: Callable[[], datetime],
     min_lead: timedelta,
     one_at_a_time: OneBookingAtATime,
 ) -> None:
     async with one_at_a_time(event.ward_code):
-        await _book(event, rosters=rosters, calendar=calendar, repository=repository, clock=clock, min_lead=min_lead)
+        await _book(event, rosters=rosters, repository=repository, clock=clock, min_lead=min_lead)
 
 
 async def _book(
     event: Envelope[RequestRegistered],
     *,
-    rosters: Callable[[str], Roster],
-    calendar: WorkingCalendar,
+    rosters: RosterBook,
     repository: Visits,
     clock: Callable[[], datetime],
     min_lead: timedelta,
@@ -72,7 +69,9 @@ async def _book(
     visit_id = effect_id(event.id)
     for _ in range(_BOOKING_ATTEMPTS):
         try:
-            roster = rosters(event.ward_code)
+            # From memory (README "Rosters"): the journey's database commands stay the visit's own.
+            roster = await rosters.roster(event.ward_code)
+            calendar = await rosters.calendar()
             # Judged when handled, not when published: a late event must not book a past hour.
             now = clock()
             first_day = first_search_day(request.preferred_date, earliest_start(now, min_lead))
@@ -105,9 +104,8 @@ async def _book(
     raise SlotTaken(f"{visit_id}: every try collided with another booking")
 
 
-async def announce_served_wards(
-    *, served: Callable[[], Sequence[str]], repository: Visits, clock: Callable[[], datetime]
-) -> None:
-    """At each start: the wards the rosters serve now. Rosters ship with the service, so a roster
-    added, changed or removed takes effect by a start, and is announced then."""
-    await repository.announce(wards_served(served(), clock()))
+async def announce_served_wards(served: Sequence[str], *, repository: Visits, clock: Callable[[], datetime]) -> None:
+    """At each start: the wards that have a roster now (a ward's first roster is announced as it
+    is stored, by `MongoRosters`), so intake, which refuses the others, hears them even if an
+    earlier announcement was lost with its queue."""
+    await repository.announce(wards_served(served, clock()))

@@ -1,4 +1,5 @@
-"""Visits in dispatch's own database; each visit document carries its outbox.
+"""Visits, rosters and the working calendar in dispatch's own database; each visit and each
+roster document carries its outbox.
 
 A visit claims its officer's and its leader's hour (`claims`, unique), so two
 handlers booking at once cannot give one person two visits at the same time.
@@ -6,15 +7,31 @@ handlers booking at once cannot give one person two visits at the same time.
 
 from __future__ import annotations
 
+import time as monotonic
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from uuid import uuid4
 
+from pydantic import TypeAdapter
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
-from gandan.dispatch.domain import SetAside, Slot, SlotTaken, Visit
-from gandan.shared.clock import LOCAL_TZ
-from gandan.shared.events import Envelope, EventData
+from gandan.dispatch.domain import (
+    EVENTS,
+    Roster,
+    SetAside,
+    Slot,
+    SlotTaken,
+    UnknownWard,
+    Visit,
+    WorkingCalendar,
+    YearDecision,
+    wards_served,
+)
+from gandan.shared.clock import LOCAL_TZ, utcnow
+from gandan.shared.events import Envelope, EventData, RosterChange, RosterChanged
 from gandan.shared.mongo import Document
 from gandan.shared.outbox import Outbox
 
@@ -47,6 +64,7 @@ class MongoVisits:
             "leader_key": visit.leader_key,
             "starts_at": visit.slot.starts_at,
             "ends_at": visit.slot.ends_at,
+            "provisional": visit.provisional,
             "claims": [
                 _claim(visit.ward_code, visit.officer_key, visit.slot.starts_at),
                 _claim(visit.ward_code, visit.leader_key, visit.slot.starts_at),
@@ -82,3 +100,141 @@ class MongoVisits:
     async def set_aside(self, request: SetAside) -> None:
         values = asdict(request)
         await self.unassigned.update_one({"_id": values.pop("id")}, {"$setOnInsert": values}, upsert=True)
+
+
+_ROSTER = TypeAdapter(Roster)
+_DECISION = TypeAdapter(YearDecision)
+# Tries of a change that met another change of the same roster.
+_CHANGE_ATTEMPTS = 5
+
+
+class RosterConflict(Exception):
+    """The roster kept changing under this change."""
+
+
+class MongoRosters:
+    """The wards' rosters (one document each, with its version and outbox) and the working
+    calendar's yearly decisions, read through a cache in memory.
+
+    Every change of a roster goes through `_write`: the one place that stores a roster with its
+    `roster.changed`, then refreshes this process's cache. Changes made elsewhere (another
+    dispatch process, the operator's command) are seen after `refresh_after` at most.
+    """
+
+    def __init__(
+        self,
+        database: AsyncDatabase[Document],
+        outbox: Outbox,
+        *,
+        refresh_after: timedelta,
+        clock: Callable[[], float] = monotonic.monotonic,
+    ) -> None:
+        self._outbox = outbox
+        self.rosters = outbox.collection("rosters")
+        self.years = database["calendar_years"]
+        self._refresh_after = refresh_after.total_seconds()
+        self._clock = clock
+        self._cached: dict[str, tuple[float, Roster]] = {}
+        self._calendar: tuple[float, WorkingCalendar] | None = None
+
+    # --- read by the booking: from memory while fresh ---------------------------------------
+
+    async def roster(self, ward_code: str) -> Roster:
+        cached = self._cached.get(ward_code)
+        if cached is not None and self._clock() < cached[0]:
+            return cached[1]
+        roster, _ = await self._read(ward_code)
+        self._cache(roster)
+        return roster
+
+    async def calendar(self) -> WorkingCalendar:
+        if self._calendar is None or self._clock() >= self._calendar[0]:
+            self._calendar = (self._clock() + self._refresh_after, WorkingCalendar(await self.decisions()))
+        return self._calendar[1]
+
+    async def wards(self) -> list[str]:
+        """The wards dispatch has a roster for."""
+        return sorted(str(d["_id"]) for d in await self.rosters.find({}, {"_id": 1}).to_list())
+
+    async def decisions(self) -> list[YearDecision]:
+        return [_DECISION.validate_python(d["decision"]) for d in await self.years.find({}).sort("_id").to_list()]
+
+    # --- changes ----------------------------------------------------------------------------
+
+    async def change(
+        self, ward_code: str, how: Callable[[Roster], Roster], change: RosterChange, subject: str | None = None
+    ) -> Roster:
+        """Apply `how` to the stored roster and store the result with its event, onto the
+        version it was read at; a change that met another is applied again."""
+        for _ in range(_CHANGE_ATTEMPTS):
+            roster, version = await self._read(ward_code)
+            changed = how(roster)
+            if await self._write(changed, version, change, subject):
+                return changed
+        raise RosterConflict(ward_code)
+
+    async def replace(self, roster: Roster, change: RosterChange) -> None:
+        """The whole roster, as imported: stored over what the ward had, or as its first."""
+        for _ in range(_CHANGE_ATTEMPTS):
+            try:
+                _, version = await self._read(roster.ward_code)
+            except UnknownWard:
+                version = 0
+            if await self._write(roster, version, change, None):
+                return
+        raise RosterConflict(roster.ward_code)
+
+    async def seed(self, rosters: Iterable[Roster], decisions: Iterable[YearDecision]) -> None:
+        """What dispatch ships, for the wards and years the store has nothing for yet."""
+        for roster in rosters:
+            if await self.rosters.count_documents({"_id": roster.ward_code}, limit=1) == 0:
+                await self._write(roster, 0, RosterChange.SEEDED, None)
+        for decision in decisions:
+            await self.years.update_one(
+                {"_id": decision.year}, {"$setOnInsert": self._decision_document(decision)}, upsert=True
+            )
+
+    async def decide(self, decision: YearDecision) -> None:
+        """A year's decision, entered again or corrected: replaces what that year had."""
+        await self.years.replace_one({"_id": decision.year}, self._decision_document(decision), upsert=True)
+        self._calendar = None
+
+    # --- the one place a roster is stored ---------------------------------------------------
+
+    async def _write(self, roster: Roster, version: int, change: RosterChange, subject: str | None) -> bool:
+        event = EVENTS.new(
+            RosterChanged(
+                change=change,
+                version=version + 1,
+                subject=subject,
+                staff=len(roster.officers),
+                residential_groups=len(roster.groups),
+                vehicles=len(roster.vehicles),
+            ),
+            ward_code=roster.ward_code,
+            correlation_id=uuid4(),
+        )
+        fields = {"version": version + 1, "roster": _ROSTER.dump_python(roster, mode="json")}
+        if version == 0:
+            # A ward's first roster: it is served from now on, and intake hears it in the same write.
+            served = wards_served(sorted({*await self.wards(), roster.ward_code}), utcnow())
+            stored = await self._outbox.insert(self.rosters, {"_id": roster.ward_code, **fields}, event, served)
+        else:
+            query = {"_id": roster.ward_code, "version": version}
+            stored = await self._outbox.update(self.rosters, query, {"$set": fields}, event)
+        if stored:
+            self._cache(roster)
+        return stored
+
+    async def _read(self, ward_code: str) -> tuple[Roster, int]:
+        document = await self.rosters.find_one({"_id": ward_code}, {"roster": 1, "version": 1})
+        if document is None:
+            raise UnknownWard(ward_code)
+        return _ROSTER.validate_python(document["roster"]), int(document["version"])
+
+    def _cache(self, roster: Roster) -> None:
+        self._cached[roster.ward_code] = (self._clock() + self._refresh_after, roster)
+
+    @staticmethod
+    def _decision_document(decision: YearDecision) -> dict[str, Any]:
+        return {"decision": _DECISION.dump_python(decision, mode="json")}
