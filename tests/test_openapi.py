@@ -149,3 +149,21 @@ def test_free_text_fields_state_their_lengths_and_refuse_control_characters(form
     assert refusing.fullmatch("Nguyễn Văn An")
     for hidden in ("\x00", "\u202e", "\u2066", "\x9b"):
         assert not refusing.fullmatch(f"An{hidden}"), repr(hidden)
+
+
+def test_every_intake_body_has_an_example_its_own_model_accepts(documents):
+    document = documents["intake"]
+    forms = {
+        **vars(importlib.import_module("gandan.intake.api")),
+        **vars(importlib.import_module("gandan.intake.lifecycle.api")),
+    }
+    bodies = {
+        (method, path): op["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+        for (method, path), op in operations(document).items()
+        if "requestBody" in op
+    }
+    assert len(bodies) == 13  # registration, the appointment, 4 field reports, 5 results, look-up, survey
+    for endpoint, name in bodies.items():
+        [shown] = document["components"]["schemas"][name].get("examples") or [None]
+        assert shown is not None, endpoint
+        forms[name].model_validate(shown)  # raises when the example would be refused

@@ -30,14 +30,34 @@ from gandan.intake.handlers import register_home_request
 from gandan.shared.auth import Credential, Role, require
 from gandan.shared.clock import local, utcnow
 from gandan.shared.events import ProcedureField, Registrar, RegistrationChannel, ResultDelivery, TimeWindow
-from gandan.shared.http import ApiError, RequestCode, error_responses
+from gandan.shared.http import ApiError, RequestCode, error_responses, example
 from gandan.shared.phone import MOBILE_AS_TYPED, InvalidPhone, mask_in_text, normalise_mobile
 from gandan.shared.text import PlainText
 from gandan.shared.wards import ward_name
 
 
 class HomeRequestForm(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra=example(
+            lambda: {
+                "name": "Nguyễn Văn An",
+                "phone": "0912 345 678",
+                "ward_code": "11002",
+                "residential_group": "Thanh Xá",
+                "address": "Số 12, ngõ 3, Thanh Xá",
+                "category": "thuong_binh",
+                "procedure": "Cấp bản sao trích lục khai sinh",
+                "field": "ho_tich",
+                "preferred_date": (local(utcnow()).date() + timedelta(days=3)).isoformat(),
+                "time_window": "morning",
+                "result_delivery": "post",
+                "registered_by": "group_leader",
+                "channel": "phone_call",
+            }
+        ),
+    )
 
     name: PlainText = Field(min_length=2, max_length=100, description="Họ và tên người cần hỗ trợ")
     phone: str = Field(

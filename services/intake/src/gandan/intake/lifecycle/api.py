@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, Header, Request
@@ -48,7 +48,7 @@ from gandan.shared.events import (
     RevisitReason,
     SurveyRating,
 )
-from gandan.shared.http import ApiError, RequestCode, error_responses
+from gandan.shared.http import ApiError, RequestCode, error_responses, example
 from gandan.shared.phone import MOBILE_AS_TYPED, InvalidPhone, normalise_mobile
 from gandan.shared.text import PlainText
 
@@ -58,11 +58,18 @@ DOSSIER_CODE = r"^[0-9A-Za-z][0-9A-Za-z.\-_/]{3,49}$"
 LONGEST_VISIT = timedelta(hours=4)
 
 
+def _appointment_example() -> dict[str, Any]:
+    starts = local(utcnow()).replace(hour=9, minute=0, second=0, microsecond=0) + timedelta(days=2)
+    return {"starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=1)).isoformat()}
+
+
 class _Form(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class AppointmentForm(_Form):
+    model_config = ConfigDict(json_schema_extra=example(_appointment_example))
+
     starts_at: AwareDatetime = Field(description="Giờ bắt đầu đã hẹn với công dân (ISO 8601, có múi giờ)")
     ends_at: AwareDatetime = Field(description="Giờ kết thúc dự kiến")
 
@@ -83,6 +90,18 @@ class AppointmentForm(_Form):
 
 
 class DossierReceivedForm(_Form):
+    model_config = ConfigDict(
+        json_schema_extra=example(
+            lambda: {
+                "dossier_code": "H31.11-261201-0002",
+                "pages_digitised": 8,
+                "submission": "online",
+                "fee_paid_online": True,
+                "certified_on_the_spot": False,
+            }
+        )
+    )
+
     dossier_code: str | None = Field(
         default=None,
         description="Mã hồ sơ trên Cổng Dịch vụ công quốc gia; bắt buộc khi nộp trực tuyến",
@@ -106,19 +125,31 @@ class DossierReceivedForm(_Form):
 
 
 class NoteForm(_Form):
+    model_config = ConfigDict(json_schema_extra=example(lambda: {"note": "Đến hai lần, gọi không nghe máy"}))
+
     note: PlainText | None = Field(default=None, max_length=500, description="Ghi chú của cán bộ")
 
 
 class DocumentsMissingForm(_Form):
+    model_config = ConfigDict(json_schema_extra=example(lambda: {"note": "Thiếu bản chính giấy khai sinh"}))
+
     note: PlainText = Field(min_length=3, max_length=500, description="Giấy tờ còn thiếu")
 
 
 class CancellationForm(_Form):
+    model_config = ConfigDict(
+        json_schema_extra=example(
+            lambda: {"cancelled_by": "citizen", "reason": "Gia đình đã tự đến Trung tâm làm thủ tục"}
+        )
+    )
+
     cancelled_by: CancelledBy = Field(description="citizen: công dân xin hủy; centre: Trung tâm hủy")
     reason: PlainText = Field(min_length=3, max_length=500, description="Lý do hủy")
 
 
 class DossierSubmittedForm(_Form):
+    model_config = ConfigDict(json_schema_extra=example(lambda: {"dossier_code": "H31.11-261201-0002"}))
+
     dossier_code: str = Field(description="Mã hồ sơ", json_schema_extra={"pattern": DOSSIER_CODE})
 
     @field_validator("dossier_code")
@@ -128,6 +159,12 @@ class DossierSubmittedForm(_Form):
 
 
 class ResultReadyForm(_Form):
+    model_config = ConfigDict(
+        json_schema_extra=example(
+            lambda: {"procedure_kind": "birth_registration", "handover": "post", "tracking_number": "EB123456789VN"}
+        )
+    )
+
     procedure_kind: ProcedureKind
     handover: ResultHandover = Field(description="portal, post (kèm mã bưu gửi), at_centre, at_home")
     tracking_number: str | None = Field(
@@ -149,10 +186,21 @@ class ResultReadyForm(_Form):
 
 
 class ProcedureKindForm(_Form):
+    model_config = ConfigDict(json_schema_extra=example(lambda: {"procedure_kind": "birth_registration"}))
+
     procedure_kind: ProcedureKind = Field(description="Loại thủ tục: để gửi đúng thư (chúc mừng, chia buồn)")
 
 
 class OverdueForm(ProcedureKindForm):
+    model_config = ConfigDict(
+        json_schema_extra=example(
+            lambda: {
+                "procedure_kind": "land",
+                "new_due_date": (local(utcnow()).date() + timedelta(days=10)).isoformat(),
+            }
+        )
+    )
+
     new_due_date: date = Field(description="Ngày hẹn trả kết quả mới, YYYY-MM-DD")
 
     @field_validator("new_due_date")
@@ -179,6 +227,8 @@ class ProgressAnswer(BaseModel):
 
 
 class CitizenProof(_Form):
+    model_config = ConfigDict(json_schema_extra=example(lambda: {"code": "GD-ABC2345", "phone": "0912 345 678"}))
+
     code: str = Field(min_length=1, max_length=20, description="Mã yêu cầu, ví dụ GD-ABCDEFG")
     phone: str = Field(
         max_length=30,
@@ -201,6 +251,17 @@ class CitizenProof(_Form):
 
 
 class SurveyForm(CitizenProof):
+    model_config = ConfigDict(
+        json_schema_extra=example(
+            lambda: {
+                "code": "GD-ABC2345",
+                "phone": "0912 345 678",
+                "rating": "rat_hai_long",
+                "comment": "Cán bộ đến đúng hẹn, hướng dẫn tận tình",
+            }
+        )
+    )
+
     rating: SurveyRating = Field(description="rat_hai_long (rất hài lòng), hai_long (hài lòng), khong_hai_long")
     comment: PlainText | None = Field(default=None, max_length=1000, description="Ý kiến thêm (không bắt buộc)")
 
