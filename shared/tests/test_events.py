@@ -83,7 +83,7 @@ def test_each_type_has_one_owner():
     assert {service: owned_by(service) for service in ("intake", "dispatch", "notify", "audit")} == {
         "intake": ["contact.registered", "request.registered"],
         "dispatch": ["visit.scheduled"],
-        "notify": ["notification.failed", "notification.sent"],
+        "notify": ["notification.delivered", "notification.failed", "notification.sent"],
         "audit": [],
     }
 

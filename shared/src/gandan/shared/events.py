@@ -240,12 +240,22 @@ class NotificationFailed(NotificationOutcome):
     permanent: bool
 
 
+class NotificationDelivered(NotificationOutcome):
+    """The provider reported that the message reached the phone (ZNS `user_received_message`, eSMS report)."""
+
+    event_type: ClassVar[str] = "notification.delivered"
+    event_version: ClassVar[int] = 1
+
+    provider_message_id: str
+
+
 EVENT_TYPES: tuple[type[EventData], ...] = (
     RequestRegistered,
     ContactRegistered,
     VisitScheduled,
     NotificationSent,
     NotificationFailed,
+    NotificationDelivered,
 )
 # Keyed by (type, version); looked up with whatever a message carries, so any key may be asked for.
 _BY_KEY: dict[tuple[object, object], type[EventData]] = {(t.event_type, t.event_version): t for t in EVENT_TYPES}

@@ -25,10 +25,14 @@ class MessageView(BaseModel):
     phone: str = Field(description="Số điện thoại người nhận, đã che, ví dụ 091****678")
     channel: DeliveryChannel = Field(description="Kênh gửi")
     template: str = Field(description="Mẫu tin nhắn và phiên bản, ví dụ visit_appointment_citizen.v1")
-    text: str = Field(description="Nội dung đã gửi")
+    text: str = Field(description="Nội dung tin SMS")
+    segments: int = Field(description="Số tin SMS (phần) mà nội dung chiếm")
     status: MessageStatus
+    attempts: int = Field(description="Số lần gửi không thành")
+    last_error: str | None = Field(None, description="Lỗi gần nhất từ nhà mạng")
     created_at: AwareDatetime = Field(description="Lúc soạn tin (UTC)")
     sent_at: AwareDatetime | None = Field(None, description="Lúc nhà mạng nhận tin (UTC)")
+    delivered_at: AwareDatetime | None = Field(None, description="Lúc tin đến máy người nhận (UTC)")
 
 
 class MessageFilter(BaseModel):
@@ -67,9 +71,13 @@ def messages_router(repository: Messages) -> APIRouter:
                     channel=m.channel,
                     template=m.template,
                     text=mask_in_text(m.text),
+                    segments=m.segments,
                     status=m.status,
+                    attempts=m.attempts,
+                    last_error=mask_in_text(m.last_error) if m.last_error else None,
                     created_at=m.created_at,
                     sent_at=m.sent_at,
+                    delivered_at=m.delivered_at,
                 )
                 for m in messages
             ]
