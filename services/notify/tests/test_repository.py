@@ -76,15 +76,15 @@ async def test_an_outcome_is_stored_with_its_event_once_by_the_sender_holding_th
     # The first sender's lease ran out and a second one claimed the message.
     [again] = await repository.claim(now + timedelta(minutes=6), "second", now + timedelta(minutes=11), 1)
     assert again.id == message.id
-    again.mark_sent("sms-2", utcnow())
-    [announced] = again.events
-    await repository.save([again])
 
-    # The first one comes back late: its outcome is not stored.
+    # The first one comes back late, while the second still sends: its outcome is not stored.
     message.record_failure(
         "too late", retry=False, permanent=True, technical=False, at=utcnow(), retry_after=None, policy=Policy()
     )
     await repository.save([message])
+    again.mark_sent("sms-2", utcnow())
+    [announced] = again.events
+    await repository.save([again])
 
     document = await notify_db["messages"].find_one({"_id": message.id})
     assert document["status"] == MessageStatus.SENT

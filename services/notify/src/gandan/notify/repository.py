@@ -12,7 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from gandan.notify.domain import Cause, Contact, Message, MessageStatus
 from gandan.notify.templates import Encoding
 from gandan.shared.events import DeliveryChannel, RecipientRole
-from gandan.shared.idempotency import insert_each_new
+from gandan.shared.idempotency import insert_each_new, insert_once
 from gandan.shared.mongo import Document
 from gandan.shared.outbox import WITHOUT_OUTBOX, Outbox, pending
 
@@ -123,14 +123,18 @@ class MongoMessages:
     async def requests_this_minute(self, counter: str, now: datetime) -> int:
         """Counts one request against `counter` in the minute of `now`, for every replica; returns the count."""
         minute = now.replace(second=0, microsecond=0)
-        document = await self.rate_counters.find_one_and_update(
-            {"_id": f"{counter}:{minute.isoformat()}"},
-            {"$inc": {"requests": 1}, "$setOnInsert": {"expires_at": minute + timedelta(minutes=2)}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
-        assert document is not None
-        return int(document["requests"])
+        key = f"{counter}:{minute.isoformat()}"
+        while True:
+            document = await self.rate_counters.find_one_and_update(
+                {"_id": key}, {"$inc": {"requests": 1}}, return_document=ReturnDocument.AFTER
+            )
+            if document is not None:
+                return int(document["requests"])
+            # The minute's first request makes its counter; not by an upsert, which two replicas
+            # racing can make count one request twice.
+            await insert_once(
+                self.rate_counters, {"_id": key, "requests": 0, "expires_at": minute + timedelta(minutes=2)}
+            )
 
     async def listing(self, ward_code: str, request_code: str | None, limit: int) -> list[Message]:
         query: Document = {"ward_code": ward_code}
