@@ -65,7 +65,7 @@ class FakeMessages:
         ]
         return deepcopy(found[0]) if found else None
 
-    async def deliver(self, message: Message) -> bool:
+    async def store_receipt(self, message: Message) -> bool:
         if self.messages[message.id].status is not MessageStatus.SENT:
             return False
         self.outbox[message.id].extend(message.events)

@@ -39,6 +39,7 @@ class Providers:
     fail_http: int | None = None  # every request answered with this HTTP status
     requests: list[tuple[str, dict[str, Any], dict[str, str]]] = field(default_factory=list)
     accepted: list[tuple[str, str, str]] = field(default_factory=list)  # provider, phone, dedupe id or text
+    zns_msg_ids: dict[str, str] = field(default_factory=dict)  # phone → the msg_id ZNS gave its message
     _zns_tracking: dict[str, str] = field(default_factory=dict)
     _esms_requests: set[str] = field(default_factory=set)
 
@@ -72,6 +73,7 @@ class Providers:
         if msg_id is None:
             msg_id = self._zns_tracking[body["tracking_id"]] = f"zns-{len(self._zns_tracking) + 1}"
             self.accepted.append(("zns", body["phone"], body["tracking_id"]))
+            self.zns_msg_ids[body["phone"]] = msg_id
         data = {"msg_id": msg_id, "sent_time": "1764130000000", "quota": {"dailyQuota": "500", "remainingQuota": "499"}}
         return JSONResponse({"error": 0, "message": "Success", "data": data})
 

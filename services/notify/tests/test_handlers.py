@@ -11,7 +11,7 @@ import pytest
 
 from gandan.notify.channels import Channels, DeliveryFailed, DevelopmentChannel, Failure, Outgoing
 from gandan.notify.domain import MAX_SEND_ATTEMPTS, MessageStatus, Policy
-from gandan.notify.handlers import ContactNotKnownYet, Sender, prepare_visit_messages, remember_contact
+from gandan.notify.handlers import ContactNotKnownYet, Sender, prepare_visit_messages, record_receipt, remember_contact
 from gandan.shared.events import DeliveryChannel, Envelope, parse_event, to_wire
 from gandan.testing.factories import WARD, one_request
 
@@ -249,7 +249,7 @@ async def test_without_a_receipt_from_zalo_in_time_sms_follows(repository, event
     # The officer's message was received on Zalo: no SMS for it.
     officer = repository.by_role()["officer"]
     officer.mark_delivered(clock.now)
-    await repository.deliver(officer)
+    await repository.store_receipt(officer)
 
     clock.advance(minutes=9)
     assert await sender.step() == 0
@@ -317,3 +317,25 @@ async def test_a_ward_choosing_unaccented_sms_sends_the_folded_form(repository, 
     assert citizen.text.startswith("P.Thach Khoi hen den nha ong/ba Nguyen Thi Lan")
     assert citizen.encoding == "gsm7"
     assert not any(m.unicode for m in channel.sent)
+
+
+async def test_a_receipt_saying_the_carrier_rejected_the_sms_fails_the_message_for_good(repository, events, clock):
+    sender = a_sender(repository, clock, Recording())
+    await prepared(repository, events, sender)
+    await sender.step()
+    citizen = repository.by_role()["citizen"]
+
+    assert await record_receipt(
+        repository,
+        DeliveryChannel.SMS,
+        citizen.provider_message_id or "",
+        delivered=False,
+        reason="rejected",
+        at=clock.now,
+    )
+    assert not await record_receipt(repository, DeliveryChannel.SMS, "sms-999", delivered=True, reason="", at=clock.now)
+
+    citizen = repository.by_role()["citizen"]
+    assert (citizen.status, citizen.failure) == (MessageStatus.PERMANENT_FAILURE, "rejected")
+    [_, failed] = repository.outbox[citizen.id]
+    assert (failed.type, failed.data.permanent) == ("notification.failed", True)

@@ -1,16 +1,20 @@
-"""HTTP: the messages notify has sent or tried to send, for the ward's staff."""
+"""HTTP: the messages notify has sent or tried to send, for the ward's staff; the providers' delivery receipts."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import hashlib
+import hmac
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from gandan.notify.domain import Messages, MessageStatus
+from gandan.notify.handlers import record_receipt
 from gandan.shared.auth import Credential, Role, require
+from gandan.shared.clock import utcnow
 from gandan.shared.events import DeliveryChannel, RecipientRole
-from gandan.shared.http import error_responses
+from gandan.shared.http import ApiError, error_responses
 from gandan.shared.phone import mask, mask_in_text
 
 
@@ -82,5 +86,90 @@ def messages_router(repository: Messages) -> APIRouter:
                 for m in messages
             ]
         )
+
+    return router
+
+
+# --- delivery receipts from the providers -------------------------------------------------
+# The providers hold no credential of ours: a receipt is checked by its signature (Zalo) or the
+# secret in the callback address we gave (eSMS) instead.
+
+ZALO_SIGNATURE = "X-ZEvent-Signature"
+ESMS_DELIVERED, ESMS_REJECTED = "5", "4"
+
+
+class ReceiptAnswer(BaseModel):
+    status: Literal["recorded", "ignored"] = Field(
+        description="recorded: the message's status changed; ignored: unknown message, or nothing to record"
+    )
+
+
+class ZaloMessageRef(BaseModel):
+    msg_id: str = Field(max_length=100)
+    delivery_time: str | None = Field(None, max_length=40)
+
+
+class ZaloEvent(BaseModel):
+    app_id: str = Field(max_length=100)
+    event_name: str = Field(max_length=100)
+    timestamp: str = Field(max_length=40)
+    message: ZaloMessageRef | None = None
+
+
+class EsmsReport(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    secret: str = Field(max_length=200)
+    SMSID: str = Field(max_length=100)
+    SendStatus: str = Field(max_length=4)
+
+
+def zalo_mac(app_id: str, body: bytes, timestamp: str, secret: str) -> str:
+    """Zalo's webhook signature: sha256 of app id, raw body, timestamp and the OA's secret key."""
+    return hashlib.sha256(app_id.encode() + body + timestamp.encode() + secret.encode()).hexdigest()
+
+
+def receipts_router(
+    repository: Messages, *, zalo_app_id: str, zalo_secret: str | None, esms_secret: str | None
+) -> APIRouter:
+    router = APIRouter(prefix="/v1/receipts", tags=["receipts"])
+
+    @router.post("/zalo", response_model=ReceiptAnswer, responses=error_responses(401, 422, 503))
+    async def zalo_receipt(request: Request) -> ReceiptAnswer:
+        body = await request.body()
+        try:
+            event = ZaloEvent.model_validate_json(body)
+        except ValidationError as error:
+            raise ApiError(422, "invalid_receipt", "Không đọc được thông báo từ Zalo.") from error
+        given = request.headers.get(ZALO_SIGNATURE, "").removeprefix("mac=")
+        if (
+            zalo_secret is None
+            or event.app_id != zalo_app_id
+            or not hmac.compare_digest(given, zalo_mac(event.app_id, body, event.timestamp, zalo_secret))
+        ):
+            raise ApiError(401, "invalid_signature", "Chữ ký của thông báo không đúng.", ZALO_SIGNATURE)
+        if event.event_name != "user_received_message" or event.message is None:
+            return ReceiptAnswer(status="ignored")  # `user_seen_message` and the rest: nothing to record
+        recorded = await record_receipt(
+            repository, DeliveryChannel.ZALO, event.message.msg_id, delivered=True, reason="", at=utcnow()
+        )
+        return ReceiptAnswer(status="recorded" if recorded else "ignored")
+
+    @router.get("/esms", response_model=ReceiptAnswer, responses=error_responses(401, 422, 503))
+    async def esms_receipt(report: Annotated[EsmsReport, Query()]) -> ReceiptAnswer:
+        if esms_secret is None or not hmac.compare_digest(report.secret.encode(), esms_secret.encode()):
+            raise ApiError(401, "invalid_secret", "Mã bí mật của địa chỉ nhận báo cáo không đúng.", "secret")
+        if report.SendStatus not in (ESMS_DELIVERED, ESMS_REJECTED):
+            return ReceiptAnswer(status="ignored")  # waiting, or handed to the carrier: not there yet
+        delivered = report.SendStatus == ESMS_DELIVERED
+        recorded = await record_receipt(
+            repository,
+            DeliveryChannel.SMS,
+            report.SMSID,
+            delivered=delivered,
+            reason="esms: the carrier rejected the message",
+            at=utcnow(),
+        )
+        return ReceiptAnswer(status="recorded" if recorded else "ignored")
 
     return router

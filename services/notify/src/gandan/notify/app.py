@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from gandan.notify.api import messages_router
+from gandan.notify.api import messages_router, receipts_router
 from gandan.notify.channels import (
     Channels,
     DevelopmentChannel,
@@ -156,7 +156,17 @@ def build(settings: NotifySettings | None = None) -> tuple[Service, FastAPI]:
     sender.on_hand(worker.wake)
     service.worker(worker.run)
     service.consume(repository=repository, sender=sender, policy=sender.policy)
-    return service, service.http_app(messages_router(repository))
+    receipts = receipts_router(
+        repository,
+        zalo_app_id=settings.zns_app_id,
+        zalo_secret=_secret(settings.zns_app_secret),
+        esms_secret=_secret(settings.esms_callback_secret),
+    )
+    return service, service.http_app(messages_router(repository), receipts)
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value else None
 
 
 def main() -> None:

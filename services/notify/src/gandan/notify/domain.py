@@ -294,6 +294,12 @@ class Message:
         provider_message_id = self.provider_message_id or ""
         self.events.append(self._outcome(NotificationDelivered, provider_message_id=provider_message_id))
 
+    def mark_undelivered(self, reason: str, at: datetime) -> None:
+        """The provider says the message it accepted will not reach the phone (the carrier rejected it)."""
+        self._expect(MessageStatus.SENT)
+        self.status, self.failed_at, self.failure, self.fallback_at = MessageStatus.PERMANENT_FAILURE, at, reason, None
+        self.events.append(self._outcome(NotificationFailed, reason=reason, permanent=True))
+
     def record_failure(
         self,
         reason: str,
@@ -370,8 +376,8 @@ class Messages(Protocol):
 
     async def by_provider_id(self, channel: DeliveryChannel, provider_message_id: str) -> Message | None: ...
 
-    async def deliver(self, message: Message) -> bool:
-        """Store that a sent message was delivered, with its event; False if it was not `sent` any more."""
+    async def store_receipt(self, message: Message) -> bool:
+        """Store what a delivery receipt said of a sent message, with its event; False if it was not `sent` any more."""
         ...
 
     async def listing(self, ward_code: str, request_code: str | None, limit: int) -> list[Message]:

@@ -45,6 +45,27 @@ async def prepare_visit_messages(
     sender.hand(await repository.add(messages))
 
 
+async def record_receipt(
+    repository: Messages,
+    channel: DeliveryChannel,
+    provider_message_id: str,
+    *,
+    delivered: bool,
+    reason: str,
+    at: datetime,
+) -> bool:
+    """A provider's delivery receipt: the message reached the phone, or will not. False if no sent message
+    has that provider id (unknown, or already settled): the receipt is answered and ignored."""
+    message = await repository.by_provider_id(channel, provider_message_id)
+    if message is None or message.status is not MessageStatus.SENT:
+        return False
+    if delivered:
+        message.mark_delivered(at)
+    else:
+        message.mark_undelivered(reason, at)
+    return await repository.store_receipt(message)
+
+
 class Sender:
     """Sends what is due, each message by one sender only: a message is claimed (`sending`, with a
     lease) before it goes out, and its outcome is stored only by the sender holding the claim. A sender

@@ -111,7 +111,7 @@ class MongoMessages:
         )
         return _from_document(document) if document else None
 
-    async def deliver(self, message: Message) -> bool:
+    async def store_receipt(self, message: Message) -> bool:
         document = _to_document(message)
         return await self._outbox.update(
             self.messages,
