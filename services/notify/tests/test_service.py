@@ -132,6 +132,9 @@ async def test_an_unknown_query_parameter_is_refused_not_ignored(service_setting
     async with serving(service, app) as client:
         # A misspelt filter must not read as "every message of the ward".
         response = await client.get("/v1/messages", params={"requestcode": "GD-AB12CD3"}, headers=auth(WARD))
+        # Nor a code no request can have: it would read as "no messages".
+        malformed = await client.get("/v1/messages", params={"request_code": "gd-ab12cd3\r"}, headers=auth(WARD))
 
     assert response.status_code == 422
     assert [(e["field"], e["code"]) for e in response.json()["errors"]] == [("requestcode", "extra_forbidden")]
+    assert malformed.status_code == 422

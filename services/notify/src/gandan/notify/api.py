@@ -44,7 +44,10 @@ class MessageFilter(BaseModel):
     # misspells `request_code` would otherwise read every message of the ward as if filtered.
     model_config = ConfigDict(extra="forbid")
 
-    request_code: str | None = Field(None, max_length=40, description="Chỉ các tin nhắn của mã yêu cầu này")
+    # The shape of a request code: anything else can match no message, and is refused as a mistake.
+    request_code: str | None = Field(
+        None, pattern=r"^GD-[A-Z0-9]{7}$", description="Chỉ các tin nhắn của mã yêu cầu này, ví dụ GD-AB12CD3"
+    )
     limit: int = Field(100, ge=1, le=500, description="Số tin nhắn nhiều nhất")
 
 
