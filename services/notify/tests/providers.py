@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 import uvicorn
 from starlette.applications import Starlette
@@ -22,6 +23,7 @@ from starlette.routing import Route
 from gandan.testing import free_port
 
 ZNS_TOKEN = "oa-access-token"
+ZALO_APP_SECRET = "zalo-app-secret"
 ESMS_KEYS = ("esms-api-key", "esms-secret-key")
 SPEEDSMS_TOKEN = "speedsms-token"
 
@@ -39,6 +41,9 @@ class Providers:
     fail_http: int | None = None  # every request answered with this HTTP status
     requests: list[tuple[str, dict[str, Any], dict[str, str]]] = field(default_factory=list)
     accepted: list[tuple[str, str, str]] = field(default_factory=list)  # provider, phone, dedupe id or text
+    # Zalo's refresh tokens are single-use: each refresh gives a new pair and spends the old token.
+    refresh_tokens: set[str] = field(default_factory=lambda: {"refresh-0"})
+    refreshes: int = 0
     zns_msg_ids: dict[str, str] = field(default_factory=dict)  # phone → the msg_id ZNS gave its message
     _zns_tracking: dict[str, str] = field(default_factory=dict)
     _esms_requests: set[str] = field(default_factory=set)
@@ -47,6 +52,7 @@ class Providers:
         return Starlette(
             routes=[
                 Route("/message/template", self._zns, methods=["POST"]),
+                Route("/v4/oa/access_token", self._refresh, methods=["POST"]),
                 Route("/MainService.svc/json/SendMultipleMessage_V4_post_json/", self._esms, methods=["POST"]),
                 Route("/index.php/sms/send", self._speedsms, methods=["POST"]),
             ]
@@ -76,6 +82,25 @@ class Providers:
             self.zns_msg_ids[body["phone"]] = msg_id
         data = {"msg_id": msg_id, "sent_time": "1764130000000", "quota": {"dailyQuota": "500", "remainingQuota": "499"}}
         return JSONResponse({"error": 0, "message": "Success", "data": data})
+
+    async def _refresh(self, request: Request) -> JSONResponse:
+        form = {name: value for name, [value] in parse_qs((await request.body()).decode()).items()}
+        self.requests.append(("oauth", form, dict(request.headers)))
+        await asyncio.sleep(0.05)  # slow enough for two replicas to overlap
+        if request.headers.get("secret_key") != ZALO_APP_SECRET or form.get("grant_type") != "refresh_token":
+            return JSONResponse({"error": -14002, "error_name": "Invalid secret key"})
+        if form.get("refresh_token") not in self.refresh_tokens:
+            return JSONResponse({"error": -14014, "error_name": "Invalid refresh token"})
+        self.refresh_tokens.discard(str(form["refresh_token"]))
+        self.refreshes += 1
+        self.refresh_tokens.add(f"refresh-{self.refreshes}")
+        return JSONResponse(
+            {
+                "access_token": f"access-{self.refreshes}",
+                "refresh_token": f"refresh-{self.refreshes}",
+                "expires_in": "90000",
+            }
+        )
 
     async def _esms(self, request: Request) -> JSONResponse:
         body = await self._received("esms", request)

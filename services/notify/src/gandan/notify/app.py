@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import time, timedelta
 from typing import Literal
+from uuid import uuid4
 
 import httpx
 from fastapi import FastAPI
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
+from pymongo.asynchronous.database import AsyncDatabase
 
 from gandan.notify.api import messages_router, receipts_router
 from gandan.notify.channels import (
@@ -17,11 +20,13 @@ from gandan.notify.channels import (
     EsmsChannel,
     MessageChannel,
     SpeedSmsChannel,
+    TokenPair,
+    ZaloAccessToken,
     ZnsChannel,
 )
 from gandan.notify.domain import Policy, QuietHours
 from gandan.notify.handlers import Sender, prepare_visit_messages, remember_contact
-from gandan.notify.repository import MinuteRateLimit, MongoMessages
+from gandan.notify.repository import MinuteRateLimit, MongoMessages, MongoZaloTokens
 from gandan.shared.clock import utcnow
 from gandan.shared.events import (
     ContactRegistered,
@@ -30,6 +35,7 @@ from gandan.shared.events import (
     NotificationSent,
     VisitScheduled,
 )
+from gandan.shared.mongo import Document
 from gandan.shared.service import Service, run
 from gandan.shared.settings import ServiceSettings
 from gandan.shared.spec import ServiceSpec
@@ -46,9 +52,13 @@ class NotifySettings(ServiceSettings):
     # Zalo ZNS: unset, no ZNS. `zns_templates` maps our template (`id.vN`) to the id Zalo approved.
     zns_url: str | None = None  # https://business.openapi.zalo.me
     zns_access_token: SecretStr | None = None
+    # With these, the token pair is stored and refreshed before it expires (one replica at a time);
+    # the settings' pair is used the first time only.
+    zns_refresh_token: SecretStr | None = None
+    zns_oauth_url: str = "https://oauth.zaloapp.com"
     zns_templates: dict[str, str] = Field(default_factory=dict)
     zns_development_mode: bool = False  # Zalo's sandbox: only the OA's administrators receive
-    zns_app_secret: SecretStr | None = None  # checks the OA webhook's signature
+    zns_app_secret: SecretStr | None = None  # the app's secret key: refreshes tokens, checks the webhook
     zns_app_id: str = ""
     zns_receipt_wait_seconds: float = 600  # no receipt by then: SMS follows
     # SMS: unset, messages go to the development channel (kept, never delivered).
@@ -91,7 +101,7 @@ def policy_of(settings: NotifySettings) -> Policy:
     )
 
 
-def channels_of(settings: NotifySettings, repository: MongoMessages) -> Channels:
+def channels_of(settings: NotifySettings, repository: MongoMessages, database: AsyncDatabase[Document]) -> Channels:
     """ZNS first where configured, then the SMS provider; the development channel when neither is."""
     route: list[MessageChannel] = []
     clients: list[httpx.AsyncClient] = []
@@ -101,15 +111,10 @@ def channels_of(settings: NotifySettings, repository: MongoMessages) -> Channels
         return clients[-1]
 
     if settings.zns_url and settings.zns_access_token:
-        token = settings.zns_access_token.get_secret_value()
-
-        async def access_token() -> str:
-            return token
-
         route.append(
             ZnsChannel(
                 client(settings.zns_url),
-                access_token=access_token,
+                access_token=zalo_token(settings, database, client),
                 templates=settings.zns_templates,
                 development=settings.zns_development_mode,
             )
@@ -137,13 +142,41 @@ def channels_of(settings: NotifySettings, repository: MongoMessages) -> Channels
     return Channels(route or [DevelopmentChannel()], clients)
 
 
+def zalo_token(
+    settings: NotifySettings, database: AsyncDatabase[Document], client: Callable[[str], httpx.AsyncClient]
+) -> Callable[[], Awaitable[str]]:
+    """The access token: as configured, or, with a refresh token and the app's secret, refreshed in turn."""
+    assert settings.zns_access_token is not None
+    configured = settings.zns_access_token.get_secret_value()
+    if not (settings.zns_refresh_token and settings.zns_app_secret and settings.zns_app_id):
+
+        async def fixed() -> str:
+            return configured
+
+        return fixed
+    store = MongoZaloTokens(database)
+    refresh_before = timedelta(hours=1)
+    # Its age unknown, the configured token is refreshed at its first use, and serves an hour meanwhile.
+    first = TokenPair(configured, settings.zns_refresh_token.get_secret_value(), utcnow() + refresh_before)
+    return ZaloAccessToken(
+        client(settings.zns_oauth_url),
+        store,
+        app_id=settings.zns_app_id,
+        secret_key=settings.zns_app_secret.get_secret_value(),
+        clock=utcnow,
+        owner=uuid4().hex,
+        first=first,
+        refresh_before=refresh_before,
+    )
+
+
 def build(settings: NotifySettings | None = None) -> tuple[Service, FastAPI]:
     settings = settings or NotifySettings()
     service = Service(SPEC, settings)
     repository = MongoMessages(service.database, service.outbox())
     service.on_startup(repository.ensure_indexes)
     # The HTTP clients are made here, opened by their first request, closed at stop.
-    channels = channels_of(settings, repository)
+    channels = channels_of(settings, repository, service.database)
     service.on_shutdown(channels.close)
     sender = Sender(
         repository,

@@ -7,16 +7,20 @@ message takes: ZNS first where it is configured, SMS when ZNS cannot reach the p
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
 import httpx
 
 from gandan.shared.events import DeliveryChannel
+from gandan.shared.logs import log_fields
 from gandan.shared.phone import international
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -283,3 +287,97 @@ def _float(value: str | None) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None
+
+
+# --- Zalo's access token --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_at: datetime
+
+
+class TokenStore(Protocol):
+    """The OA's token pair, shared by the replicas."""
+
+    async def seed(self, pair: TokenPair) -> None:
+        """Store the pair unless one is stored."""
+        ...
+
+    async def pair(self) -> TokenPair | None: ...
+
+    async def lock(self, owner: str, now: datetime, until: datetime) -> TokenPair | None:
+        """Take the right to refresh until `until` unless another replica holds it; the pair if taken."""
+        ...
+
+    async def replace(self, owner: str, pair: TokenPair) -> bool:
+        """Store the new pair and release the lock, if `owner` still holds it."""
+        ...
+
+
+class ZaloAccessToken:
+    """The OA's access token, refreshed before it expires by one replica at a time: Zalo's refresh
+    token is single-use, so a second refresh with the same one would fail and lose the pair."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        store: TokenStore,
+        *,
+        app_id: str,
+        secret_key: str,
+        clock: Callable[[], datetime],
+        owner: str,
+        first: TokenPair | None = None,
+        refresh_before: timedelta = timedelta(hours=1),
+        lock_for: timedelta = timedelta(seconds=30),
+    ) -> None:
+        self._client, self._store, self._app_id, self._secret_key = client, store, app_id, secret_key
+        self._clock, self._owner, self._refresh_before, self._lock_for = clock, owner, refresh_before, lock_for
+        self._known: TokenPair | None = None  # read from the store only when it nears its end
+        self._first = first  # the configured pair, stored unless a newer one is
+
+    async def __call__(self) -> str:
+        if self._first is not None:
+            await self._store.seed(self._first)
+            self._first = None
+        return await self._current()
+
+    async def _current(self) -> str:
+        now = self._clock()
+        if self._known is None or self._known.expires_at - self._refresh_before <= now:
+            self._known = await self._store.pair()
+        if self._known is None:
+            raise DeliveryFailed("zns: no access token stored", Failure.UNREACHABLE)
+        if self._known.expires_at - self._refresh_before <= now:
+            locked = await self._store.lock(self._owner, now, now + self._lock_for)
+            if locked is not None:
+                try:
+                    self._known = await self._refresh(locked)
+                except DeliveryFailed as failed:
+                    # Tried again once the lock runs out; until its end, the old token serves.
+                    logger.warning("zalo token refresh failed", extra=log_fields(reason=failed.reason))
+            # Or another replica is refreshing: the old token serves until it really expires.
+        if self._known.expires_at <= now:
+            raise DeliveryFailed("zns: access token expired, refresh under way", Failure.TECHNICAL)
+        return self._known.access_token
+
+    async def _refresh(self, pair: TokenPair) -> TokenPair:
+        form = {"refresh_token": pair.refresh_token, "app_id": self._app_id, "grant_type": "refresh_token"}
+        try:
+            response = await self._client.post(
+                "/v4/oa/access_token", data=form, headers={"secret_key": self._secret_key}
+            )
+            answer = _json(response)
+            fresh = TokenPair(
+                str(answer["access_token"]),
+                str(answer["refresh_token"]),
+                self._clock() + timedelta(seconds=int(answer["expires_in"])),
+            )
+        except (httpx.HTTPError, DeliveryFailed, KeyError, ValueError) as error:
+            # The lock runs out by itself; the old pair stays stored for the next try.
+            raise DeliveryFailed(f"zns: token refresh failed: {error!r}"[:200], Failure.TECHNICAL) from error
+        await self._store.replace(self._owner, fresh)
+        return fresh

@@ -9,6 +9,7 @@ from uuid import UUID
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
+from gandan.notify.channels import TokenPair
 from gandan.notify.domain import Cause, Contact, Message, MessageStatus
 from gandan.notify.templates import Encoding
 from gandan.shared.events import DeliveryChannel, RecipientRole
@@ -173,3 +174,39 @@ class MinuteRateLimit:
         if await self._repository.requests_this_minute(self._counter, now) <= self._per_minute:
             return None
         return 60 - now.second - now.microsecond / 1e6
+
+
+class MongoZaloTokens:
+    """The OA's token pair in one document, with the lock of the replica refreshing it."""
+
+    _ID = "zalo_oa"
+
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self.tokens = database["tokens"]
+
+    async def seed(self, pair: TokenPair) -> None:
+        """The pair from the settings, the first time only: afterwards the stored one is newer."""
+        await insert_once(self.tokens, {"_id": self._ID, **asdict(pair), "locked_until": None, "locked_by": None})
+
+    async def pair(self) -> TokenPair | None:
+        document = await self.tokens.find_one({"_id": self._ID})
+        return _pair(document) if document else None
+
+    async def lock(self, owner: str, now: datetime, until: datetime) -> TokenPair | None:
+        document = await self.tokens.find_one_and_update(
+            {"_id": self._ID, "$or": [{"locked_until": None}, {"locked_until": {"$lte": now}}]},
+            {"$set": {"locked_until": until, "locked_by": owner}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return _pair(document) if document else None
+
+    async def replace(self, owner: str, pair: TokenPair) -> bool:
+        result = await self.tokens.update_one(
+            {"_id": self._ID, "locked_by": owner},
+            {"$set": {**asdict(pair), "locked_until": None, "locked_by": None}},
+        )
+        return result.matched_count == 1
+
+
+def _pair(document: Document) -> TokenPair:
+    return TokenPair(document["access_token"], document["refresh_token"], document["expires_at"])
