@@ -3,23 +3,33 @@
 from __future__ import annotations
 
 from copy import deepcopy
+from dataclasses import replace
 from datetime import datetime
 
-from gandan.notify.domain import Contact, Message, MessageStatus
+from gandan.notify.domain import Contact, Message, MessageStatus, Preferences
 from gandan.shared.events import DeliveryChannel, Envelope, EventData
 
 
 class FakeMessages:
     def __init__(self) -> None:
         self.contacts: dict[str, Contact] = {}
+        self.wards: dict[str, str] = {}  # request code → ward code
         self.messages: dict[str, Message] = {}
         self.outbox: dict[str, list[Envelope[EventData]]] = {}
 
     async def remember_contact(self, ward_code: str, contact: Contact) -> None:
         self.contacts.setdefault(contact.request_code, contact)
+        self.wards.setdefault(contact.request_code, ward_code)
 
     async def contact(self, request_code: str) -> Contact | None:
         return self.contacts.get(request_code)
+
+    async def set_preferences(self, ward_code: str, request_code: str, preferences: Preferences) -> bool:
+        contact = self.contacts.get(request_code)
+        if contact is None or self.wards.get(request_code) != ward_code:
+            return False
+        self.contacts[request_code] = replace(contact, preferences=preferences)
+        return True
 
     async def add(self, messages: list[Message]) -> list[Message]:
         new = [m for m in messages if m.id not in self.messages]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from gandan.notify.domain import Contact, centre_of, visit_messages, when
-from gandan.shared.events import RecipientRole
+from gandan.notify.domain import Contact, Preferences, centre_of, for_citizen, visit_messages, when
+from gandan.shared.events import DeliveryChannel, RecipientRole
 from gandan.testing.factories import ADDRESS, CITIZEN_PHONE, LEADER, OFFICER, contact_registered, visit_scheduled
 
 OFFICER_PHONE, LEADER_PHONE = OFFICER.phone, LEADER.phone
@@ -128,3 +129,25 @@ def test_a_visit_late_in_the_utc_day_is_announced_for_the_local_day(contact):
     for message in visit_messages(visit, contact, "Phường Thạch Khôi"):
         assert "00:30 T3 01/12" in sms_of(message)
         assert "00:30 thứ Ba, 01/12/2026" in message.template.zns_text(message.values)
+
+
+def test_a_citizen_who_opted_out_gets_only_the_essential_messages_and_staff_all(contact):
+    citizen, officer, _ = visit_messages(visit_scheduled(), contact, "Phường Thạch Khôi")
+    survey = replace(citizen, template=replace(citizen.template, id="survey_invitation", essential=False))
+    opted_out = Preferences(non_essential=False)
+
+    assert for_citizen(survey, opted_out) is None
+    assert for_citizen(survey, Preferences()) is not None
+    assert for_citizen(citizen, opted_out) == citizen
+    assert for_citizen(replace(officer, template=survey.template), opted_out) is not None
+    # Every template there is today is essential: an opted-out citizen still gets the appointment.
+    assert len(visit_messages(visit_scheduled(), replace(contact, preferences=opted_out), None)) == 3
+
+
+def test_the_citizens_preferred_channel_rides_on_their_draft_only(contact):
+    chosen = replace(contact, preferences=Preferences(DeliveryChannel.SMS))
+
+    drafts = by_role(visit_messages(visit_scheduled(), chosen, None))
+
+    assert drafts[RecipientRole.CITIZEN].preferred is DeliveryChannel.SMS
+    assert drafts[RecipientRole.OFFICER].preferred is None

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from gandan.notify.channels import Channels, DeliveryFailed, DevelopmentChannel, Failure, Outgoing
-from gandan.notify.domain import MAX_SEND_ATTEMPTS, MessageStatus, Policy
+from gandan.notify.domain import MAX_SEND_ATTEMPTS, MessageStatus, Policy, Preferences
 from gandan.notify.handlers import ContactNotKnownYet, Sender, prepare_visit_messages, record_receipt, remember_contact
 from gandan.shared.events import DeliveryChannel, Envelope, parse_event, to_wire
 from gandan.testing.factories import WARD, one_request
@@ -339,3 +339,30 @@ async def test_a_receipt_saying_the_carrier_rejected_the_sms_fails_the_message_f
     assert (citizen.status, citizen.failure) == (MessageStatus.PERMANENT_FAILURE, "rejected")
     [_, failed] = repository.outbox[citizen.id]
     assert (failed.type, failed.data.permanent) == ("notification.failed", True)
+
+
+async def test_a_citizen_preferring_sms_is_written_to_by_sms_first_and_staff_by_zalo(repository, events, clock):
+    zalo, sms = Recording(DeliveryChannel.ZALO), Recording()
+    sender = a_sender(repository, clock, zalo, sms)
+    contact, _ = events
+    await remember_contact(contact, repository=repository)
+    assert await repository.set_preferences(WARD, "GD-AB12CD3", Preferences(DeliveryChannel.SMS))
+    assert not await repository.set_preferences("00004", "GD-AB12CD3", Preferences(DeliveryChannel.SMS))
+
+    await prepared(repository, events, sender)
+    await sender.step()
+
+    assert [m.phone for m in sms.sent] == ["0912345678"]
+    assert sorted(m.phone for m in zalo.sent) == ["0978333444", "0983111222"]
+
+
+async def test_a_preferred_channel_the_ward_does_not_use_leaves_the_ward_route(repository, events, clock):
+    sms = Recording()
+    sender = a_sender(repository, clock, sms)
+    await remember_contact(events[0], repository=repository)
+    await repository.set_preferences(WARD, "GD-AB12CD3", Preferences(DeliveryChannel.ZALO))
+
+    await prepared(repository, events, sender)
+    await sender.step()
+
+    assert len(sms.sent) == 3

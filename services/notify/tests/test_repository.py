@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from gandan.notify.domain import Contact, Message, MessageStatus, Policy, visit_messages
+from gandan.notify.domain import Contact, Message, MessageStatus, Policy, Preferences, visit_messages
 from gandan.notify.repository import MinuteRateLimit, MongoMessages
 from gandan.shared.clock import utcnow
 from gandan.shared.events import DeliveryChannel, parse_event
@@ -101,3 +101,19 @@ async def test_the_rate_counter_is_shared_and_starts_again_each_minute(repositor
     assert await other.acquire(minute + timedelta(seconds=10)) is None
     assert await limit.acquire(minute + timedelta(seconds=15)) == 45
     assert await limit.acquire(minute + timedelta(seconds=60)) is None
+
+
+async def test_a_citizens_choice_is_kept_with_the_contact_of_the_wards_request(repository):
+    c = contact_registered()
+    contact = Contact(c.request_code, c.name, c.phone, c.address, c.residential_group)
+    await repository.remember_contact("11002", contact)
+    assert (await repository.contact(c.request_code)) == contact  # no choice made: the defaults
+
+    chosen = Preferences(DeliveryChannel.SMS, non_essential=False)
+    assert await repository.set_preferences("11002", c.request_code, chosen)
+    assert not await repository.set_preferences("00004", c.request_code, Preferences())
+    assert not await repository.set_preferences("11002", "GD-NOSUCH0", Preferences())
+
+    assert (await repository.contact(c.request_code)) == Contact(
+        c.request_code, c.name, c.phone, c.address, c.residential_group, chosen
+    )

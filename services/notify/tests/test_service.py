@@ -138,3 +138,31 @@ async def test_an_unknown_query_parameter_is_refused_not_ignored(service_setting
     assert response.status_code == 422
     assert [(e["field"], e["code"]) for e in response.json()["errors"]] == [("requestcode", "extra_forbidden")]
     assert malformed.status_code == 422
+
+
+async def test_the_citizen_or_the_wards_staff_choose_how_the_citizen_is_written_to(service_settings, publish):
+    _, contact, _ = one_request()
+    service, app = build()
+    url = "/v1/contacts/GD-AB12CD3/preferences"
+    citizen = auth(WARD, Role.CITIZEN, request_code="GD-AB12CD3")
+
+    async with serving(service, app) as client:
+        unknown_yet = await client.put(url, json={"preferred_channel": "sms"}, headers=citizen)
+        await publish(contact)
+        chosen = await eventually(
+            lambda: client.put(url, json={"preferred_channel": "sms", "non_essential": False}, headers=citizen),
+            lambda r: r.status_code == 200,
+        )
+        by_staff = await client.put(url, json={"preferred_channel": "zalo"}, headers=auth(WARD, Role.OFFICER))
+        other_request = await client.put(url, json={}, headers=auth(WARD, Role.CITIZEN, request_code="GD-OTHER00"))
+        other_ward = await client.put(url, json={}, headers=auth(OTHER_WARD, Role.OFFICER))
+        anonymous = await client.put(url, json={})
+        invalid = await client.put(url, json={"preferred_channel": "fax"}, headers=citizen)
+
+    assert unknown_yet.status_code == 404
+    assert chosen.json() == {"preferred_channel": "sms", "non_essential": False}
+    assert by_staff.json() == {"preferred_channel": "zalo", "non_essential": True}
+    assert (other_request.status_code, other_request.json()["errors"][0]["code"]) == (403, "not_your_request")
+    assert other_ward.status_code == 404
+    assert anonymous.status_code == 401
+    assert invalid.status_code == 422

@@ -9,12 +9,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from gandan.notify.domain import Messages, MessageStatus
+from gandan.notify.domain import Messages, MessageStatus, Preferences
 from gandan.notify.handlers import record_receipt
 from gandan.shared.auth import Credential, Role, require
 from gandan.shared.clock import utcnow
 from gandan.shared.events import DeliveryChannel, RecipientRole
-from gandan.shared.http import ApiError, error_responses
+from gandan.shared.http import ApiError, RequestCode, error_responses
 from gandan.shared.phone import mask, mask_in_text
 
 
@@ -56,6 +56,16 @@ class MessageList(BaseModel):
 
 
 READERS = require(Role.OFFICER, Role.LEADERSHIP, Role.AUDITOR)
+CHOOSERS = require(Role.CITIZEN, Role.OFFICER, Role.LEADERSHIP)
+
+
+class MessagePreferences(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    preferred_channel: Literal[DeliveryChannel.ZALO, DeliveryChannel.SMS] | None = Field(
+        None, description="Kênh muốn nhận tin trước (zalo hoặc sms); để trống: theo cách phường gửi"
+    )
+    non_essential: bool = Field(True, description="Có nhận các tin không thiết yếu (khảo sát, thư chúc mừng) không")
 
 
 def messages_router(repository: Messages) -> APIRouter:
@@ -89,6 +99,26 @@ def messages_router(repository: Messages) -> APIRouter:
                 for m in messages
             ]
         )
+
+    return router
+
+
+def preferences_router(repository: Messages) -> APIRouter:
+    router = APIRouter(prefix="/v1/contacts", tags=["preferences"])
+
+    @router.put(
+        "/{code}/preferences", response_model=MessagePreferences, responses=error_responses(401, 403, 404, 422, 503)
+    )
+    async def choose(
+        code: RequestCode, chosen: MessagePreferences, credential: Annotated[Credential, Depends(CHOOSERS)]
+    ) -> MessagePreferences:
+        """The citizen of a request (or the ward's staff for them) chooses how notify writes to them."""
+        if credential.role is Role.CITIZEN and credential.request_code != code:
+            raise ApiError(403, "not_your_request", "Công dân chỉ chọn được cho yêu cầu của chính mình.")
+        preferences = Preferences(chosen.preferred_channel, chosen.non_essential)
+        if not await repository.set_preferences(credential.ward_code, code, preferences):
+            raise ApiError(404, "request_not_found", "Không tìm thấy yêu cầu này ở phường/xã.")
+        return chosen
 
     return router
 

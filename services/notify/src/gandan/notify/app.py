@@ -13,7 +13,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 from pymongo.asynchronous.database import AsyncDatabase
 
-from gandan.notify.api import messages_router, receipts_router
+from gandan.notify.api import messages_router, preferences_router, receipts_router
 from gandan.notify.channels import (
     Channels,
     DevelopmentChannel,
@@ -195,7 +195,7 @@ def build(settings: NotifySettings | None = None) -> tuple[Service, FastAPI]:
         zalo_secret=_secret(settings.zns_app_secret),
         esms_secret=_secret(settings.esms_callback_secret),
     )
-    return service, service.http_app(messages_router(repository), receipts)
+    return service, service.http_app(messages_router(repository), preferences_router(repository), receipts)
 
 
 def _secret(value: SecretStr | None) -> str | None:

@@ -242,6 +242,10 @@ class Channels:
     def first(self) -> DeliveryChannel:
         return self._route[0].name
 
+    def start(self, preferred: DeliveryChannel | None) -> DeliveryChannel:
+        """Where a message starts: the recipient's preferred channel if it is on the route, else the first."""
+        return preferred if preferred in self._by_name else self.first
+
     def __getitem__(self, name: DeliveryChannel) -> MessageChannel:
         return self._by_name[name]
 

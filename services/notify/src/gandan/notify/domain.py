@@ -5,7 +5,7 @@ announces; quiet hours; what storing contacts and messages must promise (`Messag
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
@@ -37,6 +37,15 @@ _SHORT_WEEKDAYS = ("T2", "T3", "T4", "T5", "T6", "T7", "CN")
 
 
 @dataclass(frozen=True)
+class Preferences:
+    """What the citizen of a request chose: a channel to be written on first, and whether to get
+    messages that are not essential to their request (surveys, greetings)."""
+
+    channel: DeliveryChannel | None = None
+    non_essential: bool = True
+
+
+@dataclass(frozen=True)
 class Contact:
     """How to reach the citizen of one request."""
 
@@ -45,6 +54,7 @@ class Contact:
     phone: str
     address: str
     residential_group: str
+    preferences: Preferences = Preferences()
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,7 @@ class Draft:
     phone: str
     template: Template
     values: dict[str, str]
+    preferred: DeliveryChannel | None = None  # the citizen's choice; staff go by the ward's route
 
 
 def when(moment: datetime) -> str:
@@ -110,9 +121,19 @@ def visit_messages(visit: VisitScheduled, contact: Contact, ward_name: str | Non
         (RecipientRole.OFFICER, visit.officer.name, visit.officer.phone, ("visit_assignment_officer", 2)),
         (RecipientRole.GROUP_LEADER, visit.leader.name, visit.leader.phone, ("visit_assignment_leader", 2)),
     )
-    return tuple(
+    drafts = (
         Draft(role, name, phone, TEMPLATES[key], _used(TEMPLATES[key], values)) for role, name, phone, key in recipients
     )
+    return tuple(d for d in (for_citizen(d, contact.preferences) for d in drafts) if d is not None)
+
+
+def for_citizen(draft: Draft, preferences: Preferences) -> Draft | None:
+    """The draft as the citizen chose to get it, or None if they do not want it; staff's drafts as they are."""
+    if draft.recipient_role is not RecipientRole.CITIZEN:
+        return draft
+    if not draft.template.essential and not preferences.non_essential:
+        return None
+    return replace(draft, preferred=preferences.channel)
 
 
 def _used(template: Template, values: dict[str, str]) -> dict[str, str]:
@@ -356,6 +377,10 @@ class Messages(Protocol):
         ...
 
     async def contact(self, request_code: str) -> Contact | None: ...
+
+    async def set_preferences(self, ward_code: str, request_code: str, preferences: Preferences) -> bool:
+        """Store the citizen's choice with the contact of the ward's request; False if there is none."""
+        ...
 
     async def add(self, messages: list[Message]) -> list[Message]:
         """Store each message whose id is new; returns those this call stored."""

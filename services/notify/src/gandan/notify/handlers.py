@@ -38,7 +38,7 @@ async def prepare_visit_messages(
         raise ContactNotKnownYet(event.data.request_code)
     now = sender.now()
     drafts = visit_messages(event.data, contact, ward_name(event.ward_code))
-    messages = [Message.prepared(event, draft, sender.channels.first, now, policy) for draft in drafts]
+    messages = [Message.prepared(event, draft, sender.channels.start(draft.preferred), now, policy) for draft in drafts]
     # Claimed before they are stored: the messages this call stores are this replica's to send, at
     # once and without reading them back; a redelivered event stores none, so hands over none.
     sender.claim_due(messages)

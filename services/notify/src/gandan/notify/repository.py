@@ -10,7 +10,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
 from gandan.notify.channels import TokenPair
-from gandan.notify.domain import Cause, Contact, Message, MessageStatus
+from gandan.notify.domain import Cause, Contact, Message, MessageStatus, Preferences
 from gandan.notify.templates import Encoding
 from gandan.shared.events import DeliveryChannel, RecipientRole
 from gandan.shared.idempotency import insert_each_new, insert_once
@@ -65,7 +65,18 @@ class MongoMessages:
 
     async def contact(self, request_code: str) -> Contact | None:
         document = await self.contacts.find_one({"_id": request_code}, {"_id": 0, "ward_code": 0})
-        return Contact(**document) if document else None
+        if document is None:
+            return None
+        chosen = document.pop("preferences", None) or {}
+        channel = chosen.get("channel")
+        preferences = Preferences(DeliveryChannel(channel) if channel else None, chosen.get("non_essential", True))
+        return Contact(**document, preferences=preferences)
+
+    async def set_preferences(self, ward_code: str, request_code: str, preferences: Preferences) -> bool:
+        result = await self.contacts.update_one(
+            {"_id": request_code, "ward_code": ward_code}, {"$set": {"preferences": asdict(preferences)}}
+        )
+        return result.matched_count == 1
 
     async def add(self, messages: list[Message]) -> list[Message]:
         # Prepared messages announce nothing yet: an empty outbox.

@@ -66,6 +66,9 @@ class Template:
     # characters Zalo takes for each parameter.
     zns: Text
     zns_limits: MappingProxyType[str, int]
+    # Essential to the citizen's request (an appointment, a result): sent even to those who opted out
+    # of the rest (a survey, a greeting).
+    essential: bool = True
 
     @property
     def key(self) -> str:
