@@ -38,6 +38,11 @@ class FakeMessages:
             self.outbox[message.id] = []
         return new
 
+    async def claimed(self, owner: str) -> list[Message]:
+        return deepcopy(
+            [m for m in self.messages.values() if m.status is MessageStatus.SENDING and m.lease_owner == owner]
+        )
+
     async def claim(self, now: datetime, owner: str, until: datetime, limit: int) -> list[Message]:
         claimed: list[Message] = []
         for message in self.messages.values():

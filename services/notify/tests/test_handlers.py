@@ -366,3 +366,51 @@ async def test_a_preferred_channel_the_ward_does_not_use_leaves_the_ward_route(r
     await sender.step()
 
     assert len(sms.sent) == 3
+
+
+class LosesTheAnswer(FakeMessages):
+    """Stores the messages, then the database goes away before answering, once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lost = False
+
+    async def add(self, messages):
+        stored = await super().add(messages)
+        if not self.lost:
+            self.lost = True
+            raise ConnectionError("database went away")
+        return stored
+
+
+async def test_messages_stored_by_a_try_whose_answer_was_lost_are_sent_by_the_retry_without_waiting(events, clock):
+    repository, channel = LosesTheAnswer(), Recording()
+    sender = a_sender(repository, clock, channel)
+    with pytest.raises(ConnectionError):
+        await prepared(repository, events, sender)
+
+    await prepared(repository, events, sender)  # the event again, as the consumer retries it
+    await sender.step()
+
+    assert len(channel.sent) == 3
+    assert {m.status for m in repository.messages.values()} == {MessageStatus.SENT}
+
+
+async def test_a_sender_that_could_not_store_outcomes_stores_them_first_at_its_next_step(repository, events, clock):
+    channel = Recording()
+    sender = a_sender(repository, clock, channel)
+    await prepared(repository, events, sender)
+    save = repository.save
+
+    async def database_away(messages):
+        raise ConnectionError("database went away")
+
+    repository.save = database_away
+    with pytest.raises(ConnectionError):
+        await sender.step()
+    repository.save = save
+
+    await sender.step()
+
+    assert len(channel.sent) == 3  # not sent again
+    assert {m.status for m in repository.messages.values()} == {MessageStatus.SENT}

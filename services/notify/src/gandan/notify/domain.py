@@ -386,6 +386,10 @@ class Messages(Protocol):
         """Store each message whose id is new; returns those this call stored."""
         ...
 
+    async def claimed(self, owner: str) -> list[Message]:
+        """The messages `owner` claimed and has not finished."""
+        ...
+
     async def claim(self, now: datetime, owner: str, until: datetime, limit: int) -> list[Message]:
         """Claim for `owner` until `until` what is due: created messages whose attempt is due, messages
         whose sender's lease ran out, and messages sent by ZNS with no receipt by their `fallback_at`."""

@@ -41,8 +41,19 @@ async def prepare_visit_messages(
     messages = [Message.prepared(event, draft, sender.channels.start(draft.preferred), now, policy) for draft in drafts]
     # Claimed before they are stored: the messages this call stores are this replica's to send, at
     # once and without reading them back; a redelivered event stores none, so hands over none.
-    sender.claim_due(messages)
-    sender.hand(await repository.add(messages))
+    owner = sender.claim_due(messages, str(event.id))
+    try:
+        stored = await repository.add(messages)
+    except Exception:
+        sender.unsure.add(owner)
+        raise
+    if owner in sender.unsure:
+        # This replica's earlier try of this event may have stored some, its answer lost (the
+        # database went away): those are still claimed by it, and are sent now with the rest.
+        sender.unsure.discard(owner)
+        new = {m.id for m in stored}
+        stored += [m for m in await repository.claimed(owner) if m.id not in new]
+    sender.hand(stored)
 
 
 async def record_receipt(
@@ -91,19 +102,27 @@ class Sender:
         self._repository, self.channels, self.policy = repository, channels, policy
         self.now = clock
         self._lease, self._receipt_wait, self._batch = lease, receipt_wait, batch
+        self._replica = uuid4().hex
+        # Owners whose messages' storing failed: perhaps stored, the answer lost.
+        self.unsure: set[str] = set()
         self._handed: list[Message] = []
+        # Sent, their outcome not stored yet (the database went away): stored first at the next step.
+        self._unsaved: list[Message] = []
         self._wakeable: Callable[[], None] | None = None
 
     def on_hand(self, wake: Callable[[], None]) -> None:
         """What to call when messages were handed over: the worker's wake-up."""
         self._wakeable = wake
 
-    def claim_due(self, messages: list[Message]) -> None:
+    def claim_due(self, messages: list[Message], cause: str) -> str:
+        """Claim those due now for this sender, under an owner named after this replica and their
+        cause, so that a retry of the same event here finds its own claim; returns the owner."""
         now = self.now()
-        owner = uuid4().hex
+        owner = f"{self._replica}/{cause}"
         for message in messages:
             if message.due(now):
                 message.claim(owner, now + self._lease)
+        return owner
 
     def hand(self, messages: list[Message]) -> None:
         self._handed.extend(m for m in messages if m.status is MessageStatus.SENDING)
@@ -112,6 +131,9 @@ class Sender:
 
     async def step(self) -> int:
         """Send what was handed over; with nothing handed over (woken by the poll), what a search finds."""
+        if self._unsaved:
+            await self._repository.save(self._unsaved)
+            self._unsaved = []
         if self._handed:
             handed, self._handed = self._handed, []
             return await self._send(handed)
@@ -127,7 +149,9 @@ class Sender:
         """The outcomes of a batch and their events are stored in one command, after the batch is sent."""
         for message in messages:
             await self._attempt(message)
+        self._unsaved = messages
         await self._repository.save(messages)
+        self._unsaved = []
         return len(messages)
 
     async def _attempt(self, message: Message) -> None:

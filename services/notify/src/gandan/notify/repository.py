@@ -99,6 +99,9 @@ class MongoMessages:
             {"_id": {"$in": ids}, **due},
             {"$set": {"status": MessageStatus.SENDING, "lease_owner": owner, "lease_until": until}},
         )
+        return await self.claimed(owner)
+
+    async def claimed(self, owner: str) -> list[Message]:
         cursor = self.messages.find({"lease_owner": owner, "status": MessageStatus.SENDING}, WITHOUT_OUTBOX)
         return [_from_document(document) async for document in cursor]
 
