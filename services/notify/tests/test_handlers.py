@@ -369,31 +369,49 @@ async def test_a_preferred_channel_the_ward_does_not_use_leaves_the_ward_route(r
 
 
 class LosesTheAnswer(FakeMessages):
-    """Stores the messages, then the database goes away before answering, once."""
+    """Stores the messages, then the database goes away before answering, once; or the driver's
+    retry of the insert meets its own first write and reports every message as there already."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, raises: bool) -> None:
         super().__init__()
-        self.lost = False
+        self.raises, self.lost = raises, False
 
     async def add(self, messages):
         stored = await super().add(messages)
-        if not self.lost:
-            self.lost = True
+        if self.lost:
+            return stored
+        self.lost = True
+        if self.raises:
             raise ConnectionError("database went away")
-        return stored
+        return []
 
 
-async def test_messages_stored_by_a_try_whose_answer_was_lost_are_sent_by_the_retry_without_waiting(events, clock):
-    repository, channel = LosesTheAnswer(), Recording()
+@pytest.mark.parametrize("raises", [True, False])
+async def test_messages_stored_by_a_try_whose_answer_was_lost_are_sent_without_waiting_for_the_lease(
+    events, clock, raises
+):
+    repository, channel = LosesTheAnswer(raises=raises), Recording()
     sender = a_sender(repository, clock, channel)
-    with pytest.raises(ConnectionError):
-        await prepared(repository, events, sender)
-
-    await prepared(repository, events, sender)  # the event again, as the consumer retries it
+    if raises:
+        with pytest.raises(ConnectionError):
+            await prepared(repository, events, sender)
+    await prepared(repository, events, sender)  # the event (again, as the consumer retries it)
     await sender.step()
 
     assert len(channel.sent) == 3
     assert {m.status for m in repository.messages.values()} == {MessageStatus.SENT}
+
+
+async def test_a_redelivery_while_the_first_messages_are_still_being_sent_sends_nothing_more(repository, events, clock):
+    channel = Recording()
+    sender = a_sender(repository, clock, channel)
+    await prepared(repository, events, sender)
+    await prepared(repository, events, sender)  # read back while still `sending`
+
+    await sender.step()
+    await sender.step()
+
+    assert len(channel.sent) == 3
 
 
 async def test_a_sender_that_could_not_store_outcomes_stores_them_first_at_its_next_step(repository, events, clock):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from uuid import uuid4
@@ -42,15 +43,11 @@ async def prepare_visit_messages(
     # Claimed before they are stored: the messages this call stores are this replica's to send, at
     # once and without reading them back; a redelivered event stores none, so hands over none.
     owner = sender.claim_due(messages, str(event.id))
-    try:
-        stored = await repository.add(messages)
-    except Exception:
-        sender.unsure.add(owner)
-        raise
-    if owner in sender.unsure:
-        # This replica's earlier try of this event may have stored some, its answer lost (the
-        # database went away): those are still claimed by it, and are sent now with the rest.
-        sender.unsure.discard(owner)
+    stored = await repository.add(messages)
+    if len(stored) < len(messages):
+        # Stored before: by another replica, or by this one's earlier try of this event, whose answer
+        # was lost (the database went away, or the driver's retry of the insert met its own first
+        # write). What this replica claimed then is still its own to send, now rather than after the lease.
         new = {m.id for m in stored}
         stored += [m for m in await repository.claimed(owner) if m.id not in new]
     sender.hand(stored)
@@ -103,8 +100,9 @@ class Sender:
         self.now = clock
         self._lease, self._receipt_wait, self._batch = lease, receipt_wait, batch
         self._replica = uuid4().hex
-        # Owners whose messages' storing failed: perhaps stored, the answer lost.
-        self.unsure: set[str] = set()
+        # What this sender was handed, lately: handed again (read back while it was still being
+        # sent, by a redelivery of its event), it is not sent twice.
+        self._seen: deque[str] = deque(maxlen=10_000)
         self._handed: list[Message] = []
         # Sent, their outcome not stored yet (the database went away): stored first at the next step.
         self._unsaved: list[Message] = []
@@ -125,7 +123,10 @@ class Sender:
         return owner
 
     def hand(self, messages: list[Message]) -> None:
-        self._handed.extend(m for m in messages if m.status is MessageStatus.SENDING)
+        for message in messages:
+            if message.status is MessageStatus.SENDING and message.id not in self._seen:
+                self._seen.append(message.id)
+                self._handed.append(message)
         if self._handed and self._wakeable is not None:
             self._wakeable()
 
