@@ -210,7 +210,7 @@ async def test_a_database_crash_during_a_burst_loses_nothing_and_invents_nothing
                 return None
             booked = {v["request_code"] for v in visits}
             messages = await db["notify"]["messages"].find({}, {"request_code": 1, "status": 1}).to_list()
-            if len(messages) < 3 * len(booked) or any(m["status"] == "pending" for m in messages):
+            if len(messages) < 3 * len(booked) or any(m["status"] in ("created", "sending") for m in messages):
                 return None
             evidence = await db["audit"]["events"].find({}, {"type": 1, "request_code": 1, "data": 1}).to_list()
             if len(evidence) < 2 * REGISTRATIONS + 4 * len(booked):

@@ -65,7 +65,13 @@ ANSWERS = {
             )
         },
     },
-    "notify": {("get", "/v1/messages"): {"200", "401", "403", "422", "503"}},
+    "notify": {
+        ("get", "/v1/messages"): {"200", "401", "403", "422", "503"},
+        # Delivery receipts: no credential, the provider's signature or our callback secret instead.
+        ("post", "/v1/receipts/zalo"): {"200", "401", "422", "503"},
+        ("get", "/v1/receipts/esms"): {"200", "401", "422", "503"},
+        ("put", "/v1/contacts/{code}/preferences"): {"200", "401", "403", "404", "422", "503"},
+    },
     "audit": {("get", "/v1/requests/{code}/trail"): {"200", "401", "403", "404", "422", "503"}},
 }
 HEALTH = {("get", "/health/live"): {"200"}, ("get", "/health/ready"): {"200", "503"}}

@@ -96,7 +96,7 @@ def test_each_type_has_one_owner():
             "survey.answered",
         ],
         "dispatch": ["roster.changed", "visit.scheduled", "wards.served"],
-        "notify": ["notification.failed", "notification.sent"],
+        "notify": ["notification.delivered", "notification.failed", "notification.sent"],
         "audit": [],
     }
 

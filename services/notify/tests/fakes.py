@@ -3,43 +3,91 @@
 from __future__ import annotations
 
 from copy import deepcopy
+from dataclasses import replace
 from datetime import datetime
 
-from gandan.notify.domain import Contact, Message, MessageStatus
-from gandan.shared.events import Envelope, EventData
+from gandan.notify.domain import Contact, Message, MessageStatus, Preferences
+from gandan.shared.events import DeliveryChannel, Envelope, EventData
 
 
 class FakeMessages:
     def __init__(self) -> None:
         self.contacts: dict[str, Contact] = {}
+        self.wards: dict[str, str] = {}  # request code → ward code
         self.messages: dict[str, Message] = {}
         self.outbox: dict[str, list[Envelope[EventData]]] = {}
 
     async def remember_contact(self, ward_code: str, contact: Contact) -> None:
         self.contacts.setdefault(contact.request_code, contact)
+        self.wards.setdefault(contact.request_code, ward_code)
 
     async def contact(self, request_code: str) -> Contact | None:
         return self.contacts.get(request_code)
 
-    async def add(self, messages: list[Message]) -> int:
+    async def set_preferences(self, ward_code: str, request_code: str, preferences: Preferences) -> bool:
+        contact = self.contacts.get(request_code)
+        if contact is None or self.wards.get(request_code) != ward_code:
+            return False
+        self.contacts[request_code] = replace(contact, preferences=preferences)
+        return True
+
+    async def add(self, messages: list[Message]) -> list[Message]:
         new = [m for m in messages if m.id not in self.messages]
         for message in new:
             self.messages[message.id] = deepcopy(message)
             self.outbox[message.id] = []
-        return len(new)
+        return new
 
-    async def due(self, now: datetime, limit: int) -> list[Message]:
-        due = [m for m in self.messages.values() if m.status is MessageStatus.PENDING and m.next_attempt_at <= now]
+    async def claimed(self, owner: str) -> list[Message]:
+        return deepcopy(
+            [m for m in self.messages.values() if m.status is MessageStatus.SENDING and m.lease_owner == owner]
+        )
+
+    async def claim(self, now: datetime, owner: str, until: datetime, limit: int) -> list[Message]:
+        claimed: list[Message] = []
+        for message in self.messages.values():
+            due = (
+                message.due(now)
+                or (
+                    message.status is MessageStatus.SENDING
+                    and message.lease_until is not None
+                    and message.lease_until <= now
+                )
+                or (
+                    message.status is MessageStatus.SENT
+                    and message.fallback_at is not None
+                    and message.fallback_at <= now
+                )
+            )
+            if due and len(claimed) < limit:
+                message.status, message.lease_owner, message.lease_until = MessageStatus.SENDING, owner, until
+                claimed.append(message)
         # Copies, as a database gives: a change counts once it is saved.
-        return deepcopy(due[:limit])
+        return deepcopy(claimed)
 
     async def save(self, messages: list[Message]) -> None:
         for message in messages:
-            if self.messages[message.id].status is MessageStatus.PENDING:
+            stored = self.messages[message.id]
+            if stored.status is MessageStatus.SENDING and stored.lease_owner == message.lease_owner:
                 self.outbox[message.id].extend(message.events)
                 self.messages[message.id] = deepcopy(message)
                 self.messages[message.id].events.clear()
             message.events.clear()
+
+    async def by_provider_id(self, channel: DeliveryChannel, provider_message_id: str) -> Message | None:
+        found = [
+            m for m in self.messages.values() if m.channel == channel and m.provider_message_id == provider_message_id
+        ]
+        return deepcopy(found[0]) if found else None
+
+    async def store_receipt(self, message: Message) -> bool:
+        if self.messages[message.id].status is not MessageStatus.SENT:
+            return False
+        self.outbox[message.id].extend(message.events)
+        self.messages[message.id] = deepcopy(message)
+        self.messages[message.id].events.clear()
+        message.events.clear()
+        return True
 
     async def listing(self, ward_code: str, request_code: str | None, limit: int) -> list[Message]:
         listed = [

@@ -1,65 +1,51 @@
-"""notify's handlers on its storage in memory: messages stored once, sent, and their outcome recorded."""
+"""notify's handlers and sender on its storage in memory, with a clock the test moves: messages stored
+once, claimed, sent through the route of channels, retried later, held back in quiet hours."""
 
 from __future__ import annotations
 
 import itertools
-from copy import deepcopy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from gandan.notify.channels import DeliveryFailed, Outgoing, SandboxChannel
-from gandan.notify.domain import MAX_SEND_ATTEMPTS
-from gandan.notify.handlers import (
-    ContactNotKnownYet,
-    prepare_visit_messages,
-    remember_contact,
-    send_due_messages,
-)
+from gandan.notify.channels import Channels, DeliveryFailed, DevelopmentChannel, Failure, Outgoing
+from gandan.notify.domain import MAX_SEND_ATTEMPTS, MessageStatus, Policy, Preferences
+from gandan.notify.handlers import ContactNotKnownYet, Sender, prepare_visit_messages, record_receipt, remember_contact
 from gandan.shared.events import DeliveryChannel, Envelope, parse_event, to_wire
 from gandan.testing.factories import WARD, one_request
 
 from .fakes import FakeMessages
 
-
-class Wakeable:
-    """Stands in for the message sender: counts the wake-ups a handler gives it."""
-
-    def __init__(self) -> None:
-        self.woken = 0
-
-    def wake(self) -> None:
-        self.woken += 1
+# 10:00 in Vietnam: no quiet hours.
+MORNING = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 
 
-class FailingChannel:
-    """An SMS provider that refuses every message, for good or for now."""
+class Clock:
+    def __init__(self, now: datetime = MORNING) -> None:
+        self.now = now
 
-    name = DeliveryChannel.SMS
+    def __call__(self) -> datetime:
+        return self.now
 
-    def __init__(self, *, permanent: bool, reason: str = "provider said no") -> None:
-        self.permanent, self.reason = permanent, reason
-        self.attempts: list[Outgoing] = []
-
-    async def send(self, message: Outgoing) -> str:
-        self.attempts.append(message)
-        raise DeliveryFailed(self.reason, permanent=self.permanent)
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
 
 
-class FlakyChannel:
-    """Fails temporarily the first time it sees a message, accepts it afterwards."""
+class Recording:
+    """A channel that records what it is given and answers as told: an id, or a failure per phone."""
 
-    name = DeliveryChannel.SMS
-
-    def __init__(self) -> None:
-        self.seen: set[str] = set()
+    def __init__(self, name: DeliveryChannel = DeliveryChannel.SMS, **failures: DeliveryFailed) -> None:
+        self.name = name
+        self.failures = failures  # phone → failure
+        self.sent: list[Outgoing] = []
 
     async def send(self, message: Outgoing) -> str:
-        if message.message_id not in self.seen:
-            self.seen.add(message.message_id)
-            raise DeliveryFailed("timeout", permanent=False)
-        return f"sms-{len(self.seen)}-{message.message_id}"
+        self.sent.append(message)
+        failure = self.failures.get(f"p{message.phone}") or self.failures.get("any")
+        if failure is not None:
+            raise failure
+        return f"{self.name.value}-{len(self.sent)}"
 
 
 def received(envelope: Envelope[Any]) -> Envelope[Any]:
@@ -73,40 +59,45 @@ def repository() -> FakeMessages:
 
 
 @pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
 def events():
     _, contact, visit = one_request()
     return received(contact), received(visit)
 
 
-async def prepared(repository: FakeMessages, events, channel) -> None:
+def a_sender(repository, clock, *route, policy: Policy | None = None, **options) -> Sender:
+    return Sender(
+        repository, Channels(list(route) or [DevelopmentChannel()]), policy or Policy(), clock=clock, **options
+    )
+
+
+async def prepared(repository, events, sender: Sender) -> None:
     contact, visit = events
     await remember_contact(contact, repository=repository)
-    await prepare_visit_messages(visit, repository=repository, channel=channel, sender=Wakeable())
+    await prepare_visit_messages(visit, repository=repository, sender=sender, policy=sender.policy)
 
 
-def time_passes(repository: FakeMessages) -> None:
-    """The pending messages are due again."""
-    for message in repository.messages.values():
-        message.next_attempt_at = datetime.now(UTC) - timedelta(seconds=1)
-
-
-async def test_a_visit_for_an_unknown_contact_is_refused_and_stores_nothing(repository, events):
-    _, visit = events
-    sender = Wakeable()
+async def test_a_visit_for_an_unknown_contact_is_refused_and_stores_nothing(repository, events, clock):
+    sender = a_sender(repository, clock)
 
     with pytest.raises(ContactNotKnownYet):
-        await prepare_visit_messages(visit, repository=repository, channel=SandboxChannel(), sender=sender)
+        await prepare_visit_messages(events[1], repository=repository, sender=sender, policy=sender.policy)
 
     assert repository.messages == {}
-    assert sender.woken == 0
+    assert await sender.step() == 0
 
 
-async def test_a_visit_with_a_known_contact_stores_three_pending_messages_and_wakes_the_sender(repository, events):
-    contact, visit = events
-    sender = Wakeable()
-    await remember_contact(contact, repository=repository)
+async def test_a_visit_stores_three_messages_claimed_by_this_sender_and_sends_them_at_once(repository, events, clock):
+    channel = Recording()
+    sender = a_sender(repository, clock, channel)
+    woken = []
+    sender.on_hand(lambda: woken.append(1))
 
-    await prepare_visit_messages(visit, repository=repository, channel=SandboxChannel(), sender=sender)
+    await prepared(repository, events, sender)
 
     messages = repository.by_role()
     assert {role: m.phone for role, m in messages.items()} == {
@@ -115,144 +106,329 @@ async def test_a_visit_with_a_known_contact_stores_three_pending_messages_and_wa
         "group_leader": "0978333444",
     }
     for message in messages.values():
-        assert message.status == "pending"
-        assert message.attempts == 0
-        assert message.ward_code == WARD
-        assert message.request_code == "GD-AB12CD3"
-        assert message.channel == "sandbox"
+        assert message.status is MessageStatus.SENDING
+        assert message.lease_until == MORNING + timedelta(minutes=5)
+        assert message.template_version == 2
+        assert message.segments <= 2
         assert repository.outbox[message.id] == []
-    assert "phường Thạch Khôi" in messages["citizen"].text
-    assert sender.woken == 1
+    assert messages["citizen"].params["citizen_name"] == "Nguyễn Thị Lan"
+    assert woken == [1]
 
+    assert await sender.step() == 3
 
-async def test_the_same_visit_event_twice_stores_nothing_new(repository, events):
-    contact, visit = events
-    await remember_contact(contact, repository=repository)
-    await prepare_visit_messages(visit, repository=repository, channel=SandboxChannel(), sender=Wakeable())
-    first = deepcopy(repository.messages)
-
-    # A redelivery: the contact event and the visit event come again.
-    await remember_contact(contact, repository=repository)
-    await prepare_visit_messages(visit, repository=repository, channel=SandboxChannel(), sender=Wakeable())
-
-    assert repository.messages == first
-
-
-async def test_sending_marks_each_message_sent_with_one_notification_sent_event(repository, events):
+    assert len(channel.sent) == 3
     _, visit = events
-    await prepared(repository, events, SandboxChannel())
-    before = datetime.now(UTC)
-
-    handled = await send_due_messages(repository=repository, channel=SandboxChannel())
-
-    assert handled == 3
     for role, message in repository.by_role().items():
-        assert message.status == "sent"
-        assert message.sent_at is not None and message.sent_at >= before - timedelta(seconds=1)
-        assert message.provider_message_id == f"sandbox-{message.id}"
+        assert message.status is MessageStatus.SENT
+        assert message.sent_at == MORNING
         [event] = repository.outbox[message.id]
         assert event.type == "notification.sent"
-        assert event.producer == "notify"
-        assert event.ward_code == WARD
-        assert event.causation_id == visit.id
-        assert event.correlation_id == visit.correlation_id
-        assert event.data.message_id == message.id
-        assert event.data.request_code == "GD-AB12CD3"
+        assert (event.ward_code, event.causation_id, event.correlation_id) == (WARD, visit.id, visit.correlation_id)
         assert event.data.recipient_role == role
-        assert event.data.channel == DeliveryChannel.SANDBOX
         assert event.data.template == message.template
         assert event.data.provider_message_id == message.provider_message_id
 
 
-async def test_a_sent_message_is_not_sent_again(repository, events):
-    await prepared(repository, events, SandboxChannel())
-    await send_due_messages(repository=repository, channel=SandboxChannel())
+async def test_the_same_visit_event_twice_sends_each_message_once(repository, events, clock):
+    channel = Recording()
+    sender = a_sender(repository, clock, channel)
+    await prepared(repository, events, sender)
+    await sender.step()
 
-    assert await send_due_messages(repository=repository, channel=SandboxChannel()) == 0
+    # A redelivery, to this replica or another: nothing new is stored, so nothing is handed over.
+    await prepared(repository, events, a_sender(repository, clock, channel))
+    await prepared(repository, events, sender)
+    await sender.step()
+    clock.advance(hours=1)
+    await sender.step()
 
+    assert len(channel.sent) == 3
     assert all(len(events) == 1 for events in repository.outbox.values())
 
 
-async def test_a_permanent_failure_marks_the_message_failed_with_a_notification_failed_event(repository, events):
-    _, visit = events
-    channel = FailingChannel(permanent=True, reason="số điện thoại không tồn tại")
-    await prepared(repository, events, channel)
+async def test_a_sender_that_died_mid_send_leaves_its_claim_to_run_out_then_another_sends(repository, events, clock):
+    channel = Recording()
+    await prepared(repository, events, a_sender(repository, clock, channel))  # claimed, handed, never sent
+    other = a_sender(repository, clock, channel)
 
-    assert await send_due_messages(repository=repository, channel=channel) == 3
+    assert await other.step() == 0  # the claim holds
+    clock.advance(minutes=5)
+    assert await other.step() == 3
 
-    for role, message in repository.by_role().items():
-        assert message.status == "failed"
-        assert message.failure == "số điện thoại không tồn tại"
-        assert message.sent_at is None
+    assert len(channel.sent) == 3
+    assert {m.status for m in repository.messages.values()} == {MessageStatus.SENT}
+
+
+async def test_a_permanent_failure_ends_the_message_with_notification_failed(repository, events, clock):
+    channel = Recording(any=DeliveryFailed("số điện thoại không tồn tại", Failure.PERMANENT))
+    sender = a_sender(repository, clock, channel)
+    await prepared(repository, events, sender)
+
+    await sender.step()
+
+    for message in repository.messages.values():
+        assert message.status is MessageStatus.PERMANENT_FAILURE
         [event] = repository.outbox[message.id]
         assert event.type == "notification.failed"
-        assert event.causation_id == visit.id
-        assert event.correlation_id == visit.correlation_id
-        assert event.data.message_id == message.id
-        assert event.data.recipient_role == role
-        assert event.data.channel == DeliveryChannel.SMS
         assert event.data.reason == "số điện thoại không tồn tại"
         assert event.data.permanent is True
-    # Given up for good: never tried again.
-    time_passes(repository)
-    assert await send_due_messages(repository=repository, channel=channel) == 0
-    assert len(channel.attempts) == 3
+    clock.advance(days=1)
+    assert await sender.step() == 0
+    assert len(channel.sent) == 3
 
 
-async def test_a_temporary_failure_keeps_the_message_pending_for_a_later_attempt(repository, events):
-    channel = FailingChannel(permanent=False, reason="provider timeout")
-    await prepared(repository, events, channel)
-    before = datetime.now(UTC)
-
-    await send_due_messages(repository=repository, channel=channel)
-
-    for message in repository.messages.values():
-        assert message.status == "pending"
-        assert message.attempts == 1
-        assert message.next_attempt_at > before + timedelta(seconds=30)
-        assert message.last_error == "provider timeout"
-        assert repository.outbox[message.id] == []  # nothing to tell anyone yet
-    # Not due yet: the next round leaves them alone.
-    assert await send_due_messages(repository=repository, channel=channel) == 0
-    assert len(channel.attempts) == 3
-
-
-async def test_temporary_failures_back_off_then_give_up_after_the_last_attempt(repository, events):
-    channel = FailingChannel(permanent=False, reason="provider timeout")
-    await prepared(repository, events, channel)
+@pytest.mark.parametrize(
+    ("failure", "final"),
+    [(Failure.TECHNICAL, MessageStatus.TECHNICAL_FAILURE), (Failure.TEMPORARY, MessageStatus.TEMPORARY_FAILURE)],
+)
+async def test_failures_that_may_pass_back_off_from_a_stored_schedule_then_give_up(
+    repository, events, clock, failure, final
+):
+    channel = Recording(any=DeliveryFailed("provider timeout", failure))
+    sender = a_sender(repository, clock, channel)
+    await prepared(repository, events, sender)
+    await sender.step()
     pauses = []
 
-    for _ in range(MAX_SEND_ATTEMPTS - 1):
-        before = datetime.now(UTC)
-        await send_due_messages(repository=repository, channel=channel)
-        pauses.append((repository.by_role()["citizen"].next_attempt_at - before).total_seconds())
-        time_passes(repository)
+    for attempt in range(1, MAX_SEND_ATTEMPTS):
+        citizen = repository.by_role()["citizen"]
+        assert (citizen.status, citizen.attempts, citizen.last_error) == (
+            MessageStatus.CREATED,
+            attempt,
+            "provider timeout",
+        )
+        assert repository.outbox[citizen.id] == []  # nothing to tell anyone yet
+        pause = citizen.next_attempt_at - clock.now
+        pauses.append(pause)
+        # Not due a second before: the sender does not try it, and never sleeps on it.
+        clock.advance(seconds=pause.total_seconds() - 1)
+        assert await sender.step() == 0
+        clock.advance(seconds=1)
+        assert await sender.step() == 3
 
-    assert all(later > earlier for earlier, later in itertools.pairwise(pauses))
-    assert {m.status for m in repository.messages.values()} == {"pending"}
-
-    await send_due_messages(repository=repository, channel=channel)
-
-    assert len(channel.attempts) == 3 * MAX_SEND_ATTEMPTS
+    assert pauses[0] == timedelta(minutes=1)
+    assert all(later > earlier for earlier, later in itertools.pairwise(pauses[:6]))
+    assert len(channel.sent) == 3 * MAX_SEND_ATTEMPTS
     for message in repository.messages.values():
-        assert message.status == "failed"
+        assert message.status is final
         [event] = repository.outbox[message.id]
         assert event.type == "notification.failed"
         assert event.data.permanent is False
-        assert event.data.reason == "provider timeout"
 
 
-async def test_a_message_that_failed_for_now_is_sent_on_a_later_attempt(repository, events):
-    channel = FlakyChannel()
-    await prepared(repository, events, channel)
-    await send_due_messages(repository=repository, channel=channel)
-    time_passes(repository)
+async def test_a_provider_asking_to_wait_is_not_tried_before_it_said(repository, events, clock):
+    channel = Recording(any=DeliveryFailed("rate limited", Failure.TECHNICAL, retry_after=600))
+    sender = a_sender(repository, clock, channel)
+    await prepared(repository, events, sender)
+    await sender.step()
 
-    assert await send_due_messages(repository=repository, channel=channel) == 3
+    assert {m.next_attempt_at for m in repository.messages.values()} == {MORNING + timedelta(seconds=600)}
 
-    for message in repository.messages.values():
-        assert message.status == "sent"
-        [event] = repository.outbox[message.id]
-        assert event.type == "notification.sent"
-        assert event.data.channel == "sms"
-        assert event.data.provider_message_id == message.provider_message_id
+
+async def test_when_zalo_cannot_reach_the_person_sms_carries_the_message_in_the_same_attempt(repository, events, clock):
+    zalo = Recording(DeliveryChannel.ZALO, p0912345678=DeliveryFailed("zns -118: no Zalo", Failure.UNREACHABLE))
+    sms = Recording()
+    sender = a_sender(repository, clock, zalo, sms)
+    await prepared(repository, events, sender)
+
+    await sender.step()
+
+    messages = repository.by_role()
+    assert messages["citizen"].channel is DeliveryChannel.SMS
+    assert messages["citizen"].status is MessageStatus.SENT
+    assert [m.phone for m in sms.sent] == ["0912345678"]
+    assert repository.outbox[messages["citizen"].id][0].data.channel == DeliveryChannel.SMS
+    assert {messages["officer"].channel, messages["group_leader"].channel} == {DeliveryChannel.ZALO}
+
+
+async def test_without_a_receipt_from_zalo_in_time_sms_follows(repository, events, clock):
+    zalo, sms = Recording(DeliveryChannel.ZALO), Recording()
+    sender = a_sender(repository, clock, zalo, sms, receipt_wait=timedelta(minutes=10))
+    await prepared(repository, events, sender)
+    await sender.step()
+    # The officer's message was received on Zalo: no SMS for it.
+    officer = repository.by_role()["officer"]
+    officer.mark_delivered(clock.now)
+    await repository.store_receipt(officer)
+
+    clock.advance(minutes=9)
+    assert await sender.step() == 0
+    clock.advance(minutes=1)
+    assert await sender.step() == 2
+
+    assert sorted(m.phone for m in sms.sent) == ["0912345678", "0978333444"]
+    assert repository.by_role()["citizen"].channel is DeliveryChannel.SMS
+    clock.advance(hours=1)
+    assert await sender.step() == 0
+
+
+# 22:30 in Vietnam.
+LATE_EVENING = datetime(2026, 11, 26, 15, 30, tzinfo=UTC)
+NEXT_MORNING = datetime(2026, 11, 27, 0, 0, tzinfo=UTC)  # 07:00 in Vietnam
+
+
+async def test_in_quiet_hours_the_citizen_is_written_to_at_seven_and_staff_at_once(repository, events):
+    clock = Clock(LATE_EVENING)
+    channel = Recording()
+    sender = a_sender(repository, clock, channel)
+    await prepared(repository, events, sender)
+
+    await sender.step()
+
+    citizen = repository.by_role()["citizen"]
+    assert (citizen.status, citizen.next_attempt_at) == (MessageStatus.CREATED, NEXT_MORNING)
+    assert sorted(m.phone for m in channel.sent) == ["0978333444", "0983111222"]
+    clock.now = NEXT_MORNING - timedelta(seconds=1)
+    assert await sender.step() == 0
+    clock.now = NEXT_MORNING
+    assert await sender.step() == 1
+    assert repository.by_role()["citizen"].status is MessageStatus.SENT
+
+
+async def test_a_template_the_ward_marks_urgent_goes_in_quiet_hours_too(repository, events):
+    channel = Recording()
+    policy = Policy(urgent={WARD: frozenset({"visit_appointment_citizen"})})
+    sender = a_sender(repository, Clock(LATE_EVENING), channel, policy=policy)
+    await prepared(repository, events, sender)
+
+    await sender.step()
+
+    assert len(channel.sent) == 3
+
+
+async def test_a_retry_for_a_citizen_falling_in_quiet_hours_waits_for_the_morning(repository, events):
+    clock = Clock(datetime(2026, 11, 26, 13, 59, 30, tzinfo=UTC))  # 20:59:30 in Vietnam
+    channel = Recording(p0912345678=DeliveryFailed("timeout", Failure.TECHNICAL))
+    sender = a_sender(repository, clock, channel)
+    await prepared(repository, events, sender)
+
+    await sender.step()
+
+    assert repository.by_role()["citizen"].next_attempt_at == NEXT_MORNING
+
+
+async def test_a_ward_choosing_unaccented_sms_sends_the_folded_form(repository, events, clock):
+    channel = Recording()
+    sender = a_sender(repository, clock, channel, policy=Policy(unaccented_wards=frozenset({WARD})))
+    await prepared(repository, events, sender)
+    await sender.step()
+
+    citizen = repository.by_role()["citizen"]
+    assert citizen.text.startswith("P.Thach Khoi hen den nha ong/ba Nguyen Thi Lan")
+    assert citizen.encoding == "gsm7"
+    assert not any(m.unicode for m in channel.sent)
+
+
+async def test_a_receipt_saying_the_carrier_rejected_the_sms_fails_the_message_for_good(repository, events, clock):
+    sender = a_sender(repository, clock, Recording())
+    await prepared(repository, events, sender)
+    await sender.step()
+    citizen = repository.by_role()["citizen"]
+
+    assert await record_receipt(
+        repository,
+        DeliveryChannel.SMS,
+        citizen.provider_message_id or "",
+        delivered=False,
+        reason="rejected",
+        at=clock.now,
+    )
+    assert not await record_receipt(repository, DeliveryChannel.SMS, "sms-999", delivered=True, reason="", at=clock.now)
+
+    citizen = repository.by_role()["citizen"]
+    assert (citizen.status, citizen.failure) == (MessageStatus.PERMANENT_FAILURE, "rejected")
+    [_, failed] = repository.outbox[citizen.id]
+    assert (failed.type, failed.data.permanent) == ("notification.failed", True)
+
+
+async def test_a_citizen_preferring_sms_is_written_to_by_sms_first_and_staff_by_zalo(repository, events, clock):
+    zalo, sms = Recording(DeliveryChannel.ZALO), Recording()
+    sender = a_sender(repository, clock, zalo, sms)
+    contact, _ = events
+    await remember_contact(contact, repository=repository)
+    assert await repository.set_preferences(WARD, "GD-AB12CD3", Preferences(DeliveryChannel.SMS))
+    assert not await repository.set_preferences("00004", "GD-AB12CD3", Preferences(DeliveryChannel.SMS))
+
+    await prepared(repository, events, sender)
+    await sender.step()
+
+    assert [m.phone for m in sms.sent] == ["0912345678"]
+    assert sorted(m.phone for m in zalo.sent) == ["0978333444", "0983111222"]
+
+
+async def test_a_preferred_channel_the_ward_does_not_use_leaves_the_ward_route(repository, events, clock):
+    sms = Recording()
+    sender = a_sender(repository, clock, sms)
+    await remember_contact(events[0], repository=repository)
+    await repository.set_preferences(WARD, "GD-AB12CD3", Preferences(DeliveryChannel.ZALO))
+
+    await prepared(repository, events, sender)
+    await sender.step()
+
+    assert len(sms.sent) == 3
+
+
+class LosesTheAnswer(FakeMessages):
+    """Stores the messages, then the database goes away before answering, once; or the driver's
+    retry of the insert meets its own first write and reports every message as there already."""
+
+    def __init__(self, *, raises: bool) -> None:
+        super().__init__()
+        self.raises, self.lost = raises, False
+
+    async def add(self, messages):
+        stored = await super().add(messages)
+        if self.lost:
+            return stored
+        self.lost = True
+        if self.raises:
+            raise ConnectionError("database went away")
+        return []
+
+
+@pytest.mark.parametrize("raises", [True, False])
+async def test_messages_stored_by_a_try_whose_answer_was_lost_are_sent_without_waiting_for_the_lease(
+    events, clock, raises
+):
+    repository, channel = LosesTheAnswer(raises=raises), Recording()
+    sender = a_sender(repository, clock, channel)
+    if raises:
+        with pytest.raises(ConnectionError):
+            await prepared(repository, events, sender)
+    await prepared(repository, events, sender)  # the event (again, as the consumer retries it)
+    await sender.step()
+
+    assert len(channel.sent) == 3
+    assert {m.status for m in repository.messages.values()} == {MessageStatus.SENT}
+
+
+async def test_a_redelivery_while_the_first_messages_are_still_being_sent_sends_nothing_more(repository, events, clock):
+    channel = Recording()
+    sender = a_sender(repository, clock, channel)
+    await prepared(repository, events, sender)
+    await prepared(repository, events, sender)  # read back while still `sending`
+
+    await sender.step()
+    await sender.step()
+
+    assert len(channel.sent) == 3
+
+
+async def test_a_sender_that_could_not_store_outcomes_stores_them_first_at_its_next_step(repository, events, clock):
+    channel = Recording()
+    sender = a_sender(repository, clock, channel)
+    await prepared(repository, events, sender)
+    save = repository.save
+
+    async def database_away(messages):
+        raise ConnectionError("database went away")
+
+    repository.save = database_away
+    with pytest.raises(ConnectionError):
+        await sender.step()
+    repository.save = save
+
+    await sender.step()
+
+    assert len(channel.sent) == 3  # not sent again
+    assert {m.status for m in repository.messages.values()} == {MessageStatus.SENT}

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from gandan.notify.domain import Contact, Message, MessageStatus, visit_messages
-from gandan.notify.repository import MongoMessages
+from gandan.notify.domain import Contact, Message, MessageStatus, Policy, Preferences, visit_messages
+from gandan.notify.repository import MinuteRateLimit, MongoMessages
 from gandan.shared.clock import utcnow
 from gandan.shared.events import DeliveryChannel, parse_event
 from gandan.shared.outbox import Outbox
@@ -33,35 +34,86 @@ def messages() -> list[Message]:
     visit = envelope(visit_scheduled())
     contact = Contact(c.request_code, c.name, c.phone, c.address, c.residential_group)
     now = utcnow()
-    return [Message.prepared(visit, d, DeliveryChannel.SANDBOX, now) for d in visit_messages(visit.data, contact, None)]
+    return [
+        Message.prepared(visit, d, DeliveryChannel.SANDBOX, now, Policy(quiet_hours=None))
+        for d in visit_messages(visit.data, contact, None)
+    ]
 
 
 async def test_messages_come_back_as_they_were_stored_and_are_stored_once(repository, messages):
-    assert await repository.add(messages) == 3
-    assert await repository.add(messages) == 0
+    assert await repository.add(messages) == messages
+    assert await repository.add(messages) == []
 
-    due = await repository.due(utcnow(), 10)
+    now = utcnow()
+    assert await repository.claim(now - timedelta(minutes=1), "early", now, 10) == []
+    claimed = await repository.claim(now, "me", now + timedelta(minutes=5), 10)
 
-    assert sorted(due, key=lambda m: m.id) == sorted(messages, key=lambda m: m.id)
-    assert await repository.due(utcnow() - timedelta(minutes=1), 10) == []
+    for message in messages:
+        message.claim("me", now + timedelta(minutes=5))
+    assert sorted(claimed, key=lambda m: m.id) == sorted(messages, key=lambda m: m.id)
+    # Claimed: no one else gets them until the lease runs out; then another does.
+    assert await repository.claim(now + timedelta(minutes=4), "other", now + timedelta(minutes=9), 10) == []
+    assert len(await repository.claim(now + timedelta(minutes=5), "other", now + timedelta(minutes=9), 10)) == 3
 
 
-async def test_an_outcome_is_stored_with_its_event_once(repository, notify_db, messages):
+async def test_two_senders_claiming_at_once_each_get_different_messages(repository, messages):
     await repository.add(messages)
-    [message, *_] = await repository.due(utcnow(), 10)
-    message.mark_sent("sms-1", utcnow())
-    [announced] = message.events
-    await repository.save([message])
+    now = utcnow()
 
-    # The same message as a second sender read it before the first one saved: it is no longer pending.
-    [again] = [m for m in messages if m.id == message.id]
-    again.record_failure("too late", permanent=True, at=utcnow())
+    first, second = await asyncio.gather(
+        *(repository.claim(now, owner, now + timedelta(minutes=5), 10) for owner in ("a", "b"))
+    )
+
+    assert sorted(m.id for m in first + second) == sorted(m.id for m in messages)
+
+
+async def test_an_outcome_is_stored_with_its_event_once_by_the_sender_holding_the_claim(
+    repository, notify_db, messages
+):
+    await repository.add(messages)
+    now = utcnow()
+    [message, *_] = await repository.claim(now, "first", now + timedelta(minutes=5), 1)
+    # The first sender's lease ran out and a second one claimed the message.
+    [again] = await repository.claim(now + timedelta(minutes=6), "second", now + timedelta(minutes=11), 1)
+    assert again.id == message.id
+
+    # The first one comes back late, while the second still sends: its outcome is not stored.
+    message.record_failure(
+        "too late", retry=False, permanent=True, technical=False, at=utcnow(), retry_after=None, policy=Policy()
+    )
+    await repository.save([message])
+    again.mark_sent("sms-2", utcnow())
+    [announced] = again.events
     await repository.save([again])
 
     document = await notify_db["messages"].find_one({"_id": message.id})
     assert document["status"] == MessageStatus.SENT
-    assert document["provider_message_id"] == "sms-1"
+    assert document["provider_message_id"] == "sms-2"
     assert [parse_event(e["event"]).id for e in document["outbox"]] == [announced.id]
-    assert [m.status for m in await repository.listing(message.ward_code, message.request_code, 10)].count(
-        MessageStatus.SENT
-    ) == 1
+
+
+async def test_the_rate_counter_is_shared_and_starts_again_each_minute(repository, notify_db):
+    other_replica = MongoMessages(notify_db, Outbox(RelayNotRunning(), notify_db))
+    limit, other = MinuteRateLimit(repository, "speedsms", 2), MinuteRateLimit(other_replica, "speedsms", 2)
+    minute = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
+
+    assert await limit.acquire(minute) is None
+    assert await other.acquire(minute + timedelta(seconds=10)) is None
+    assert await limit.acquire(minute + timedelta(seconds=15)) == 45
+    assert await limit.acquire(minute + timedelta(seconds=60)) is None
+
+
+async def test_a_citizens_choice_is_kept_with_the_contact_of_the_wards_request(repository):
+    c = contact_registered()
+    contact = Contact(c.request_code, c.name, c.phone, c.address, c.residential_group)
+    await repository.remember_contact("11002", contact)
+    assert (await repository.contact(c.request_code)) == contact  # no choice made: the defaults
+
+    chosen = Preferences(DeliveryChannel.SMS, non_essential=False)
+    assert await repository.set_preferences("11002", c.request_code, chosen)
+    assert not await repository.set_preferences("00004", c.request_code, Preferences())
+    assert not await repository.set_preferences("11002", "GD-NOSUCH0", Preferences())
+
+    assert (await repository.contact(c.request_code)) == Contact(
+        c.request_code, c.name, c.phone, c.address, c.residential_group, chosen
+    )

@@ -67,14 +67,13 @@ async def test_a_scheduled_visit_is_announced_to_citizen_officer_and_leader(
         assert m["channel"] == "sandbox"
         assert m["request_code"] == "GD-AB12CD3"
         assert m["sent_at"] is not None
-        assert "Mã yêu cầu: GD-AB12CD3." in m["text"]
-        assert "08:00 thứ Hai, 30/11/2026" in m["text"]
+        assert "GD-AB12CD3" in m["text"]
+        assert "08:00 T2 30/11" in m["text"]
+        assert m["segments"] == 2
     assert roles["citizen"]["recipient_name"] == "Nguyễn Thị Lan"
-    assert roles["citizen"]["text"].startswith(
-        "Kính gửi ông/bà Nguyễn Thị Lan: Trung tâm Phục vụ hành chính công phường Thạch Khôi hẹn đến nhà"
-    )
-    assert roles["officer"]["text"].startswith("Phân công: đồng chí Lê Văn Giang")
-    assert roles["group_leader"]["text"].startswith("Đề nghị ông/bà Đông Đức Hợp")
+    assert roles["citizen"]["text"].startswith("P.Thạch Khôi hẹn đến nhà ông/bà Nguyễn Thị Lan lúc 08:00")
+    assert roles["officer"]["text"].startswith("Lịch 08:00 T2 30/11: nhà Nguyễn Thị Lan 091****678")
+    assert roles["group_leader"]["text"].startswith("Lịch 08:00 T2 30/11: cùng cán bộ Lê Văn Giang 098****222")
 
     types = sorted(e["type"] for e in seen)
     assert types == ["contact.registered", *["notification.sent"] * 3, "visit.scheduled"]
@@ -133,6 +132,37 @@ async def test_an_unknown_query_parameter_is_refused_not_ignored(service_setting
     async with serving(service, app) as client:
         # A misspelt filter must not read as "every message of the ward".
         response = await client.get("/v1/messages", params={"requestcode": "GD-AB12CD3"}, headers=auth(WARD))
+        # Nor a code no request can have: it would read as "no messages".
+        malformed = await client.get("/v1/messages", params={"request_code": "gd-ab12cd3\r"}, headers=auth(WARD))
 
     assert response.status_code == 422
     assert [(e["field"], e["code"]) for e in response.json()["errors"]] == [("requestcode", "extra_forbidden")]
+    assert malformed.status_code == 422
+
+
+async def test_the_citizen_or_the_wards_staff_choose_how_the_citizen_is_written_to(service_settings, publish):
+    _, contact, _ = one_request()
+    service, app = build()
+    url = "/v1/contacts/GD-AB12CD3/preferences"
+    citizen = auth(WARD, Role.CITIZEN, request_code="GD-AB12CD3")
+
+    async with serving(service, app) as client:
+        unknown_yet = await client.put(url, json={"preferred_channel": "sms"}, headers=citizen)
+        await publish(contact)
+        chosen = await eventually(
+            lambda: client.put(url, json={"preferred_channel": "sms", "non_essential": False}, headers=citizen),
+            lambda r: r.status_code == 200,
+        )
+        by_staff = await client.put(url, json={"preferred_channel": "zalo"}, headers=auth(WARD, Role.OFFICER))
+        other_request = await client.put(url, json={}, headers=auth(WARD, Role.CITIZEN, request_code="GD-OTHER00"))
+        other_ward = await client.put(url, json={}, headers=auth(OTHER_WARD, Role.OFFICER))
+        anonymous = await client.put(url, json={})
+        invalid = await client.put(url, json={"preferred_channel": "fax"}, headers=citizen)
+
+    assert unknown_yet.status_code == 404
+    assert chosen.json() == {"preferred_channel": "sms", "non_essential": False}
+    assert by_staff.json() == {"preferred_channel": "zalo", "non_essential": True}
+    assert (other_request.status_code, other_request.json()["errors"][0]["code"]) == (403, "not_your_request")
+    assert other_ward.status_code == 404
+    assert anonymous.status_code == 401
+    assert invalid.status_code == 422

@@ -309,6 +309,15 @@ class NotificationFailed(NotificationOutcome):
     permanent: bool
 
 
+class NotificationDelivered(NotificationOutcome):
+    """The provider reported that the message reached the phone (ZNS `user_received_message`, eSMS report)."""
+
+    event_type: ClassVar[str] = "notification.delivered"
+    event_version: ClassVar[int] = 1
+
+    provider_message_id: str
+
+
 # --- a request's progress after the visit is booked (intake; issue 8) ------------------------
 # None carries the phone, the CCCD or the eligibility category: the citizen is `citizen_ref`.
 
@@ -473,6 +482,7 @@ EVENT_TYPES: tuple[type[EventData], ...] = (
     RequestOverdue,
     RequestClosed,
     SurveyAnswered,
+    NotificationDelivered,
 )
 # Keyed by (type, version); looked up with whatever a message carries, so any key may be asked for.
 _BY_KEY: dict[tuple[object, object], type[EventData]] = {(t.event_type, t.event_version): t for t in EVENT_TYPES}

@@ -37,10 +37,10 @@ async def insert_each_once(collection: AsyncCollection[Document], documents: lis
 
     Unordered, so a retry after a crash half-way stores just the missing ones.
     """
-    return sum(await _insert_each(collection, documents))
+    return sum(await insert_each_new(collection, documents))
 
 
-async def _insert_each(collection: AsyncCollection[Document], documents: list[Document]) -> list[bool]:
+async def insert_each_new(collection: AsyncCollection[Document], documents: list[Document]) -> list[bool]:
     """Insert, in one command, every document whose `_id` is new; for each, whether this call stored it."""
     if not documents:
         return []
@@ -78,7 +78,7 @@ class GroupedInserts:
         while self._waiting:
             group, self._waiting = self._waiting, []
             try:
-                outcomes = await _insert_each(self._collection, [document for document, _ in group])
+                outcomes = await insert_each_new(self._collection, [document for document, _ in group])
             except Exception as error:
                 # Each caller fails as its own insert would have, and tries again.
                 for _, stored in group:

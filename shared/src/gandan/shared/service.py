@@ -60,12 +60,17 @@ class Service:
         self.database = database(self.mongo, settings.database_name(spec.name))
         self.publisher = EventPublisher(self.broker, self.topology, spec.produces)
         self._startup: list[Hook] = []
+        self._shutdown: list[Hook] = []
         self._workers: list[Hook] = []
         self._tasks: list[asyncio.Task[None]] = []
 
     def on_startup(self, hook: Hook) -> None:
         """Run once before the service takes work (e.g. create indexes)."""
         self._startup.append(hook)
+
+    def on_shutdown(self, hook: Hook) -> None:
+        """Run once after the workers and consumers stopped (e.g. close HTTP clients)."""
+        self._shutdown.append(hook)
 
     def worker(self, loop: Hook) -> None:
         """A loop that runs in the background while the service is up."""
@@ -134,6 +139,8 @@ class Service:
                 for task in still_running:
                     logger.error("worker did not stop in time", extra=log_fields(worker=task.get_name()))
             await self.broker.stop()
+            for hook in self._shutdown:
+                await hook()
             await self.mongo.close()
             logger.info("stopped")
 

@@ -1,16 +1,20 @@
-"""HTTP: the messages notify has sent or tried to send, for the ward's staff."""
+"""HTTP: the messages notify has sent or tried to send, for the ward's staff; the providers' delivery receipts."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import hashlib
+import hmac
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from gandan.notify.domain import Messages, MessageStatus
+from gandan.notify.domain import Messages, MessageStatus, Preferences
+from gandan.notify.handlers import record_receipt
 from gandan.shared.auth import Credential, Role, require
+from gandan.shared.clock import utcnow
 from gandan.shared.events import DeliveryChannel, RecipientRole
-from gandan.shared.http import error_responses
+from gandan.shared.http import ApiError, RequestCode, error_responses
 from gandan.shared.phone import mask, mask_in_text
 
 
@@ -25,10 +29,14 @@ class MessageView(BaseModel):
     phone: str = Field(description="Số điện thoại người nhận, đã che, ví dụ 091****678")
     channel: DeliveryChannel = Field(description="Kênh gửi")
     template: str = Field(description="Mẫu tin nhắn và phiên bản, ví dụ visit_appointment_citizen.v1")
-    text: str = Field(description="Nội dung đã gửi")
+    text: str = Field(description="Nội dung tin SMS")
+    segments: int = Field(description="Số tin SMS (phần) mà nội dung chiếm")
     status: MessageStatus
+    attempts: int = Field(description="Số lần gửi không thành")
+    last_error: str | None = Field(None, description="Lỗi gần nhất từ nhà mạng")
     created_at: AwareDatetime = Field(description="Lúc soạn tin (UTC)")
     sent_at: AwareDatetime | None = Field(None, description="Lúc nhà mạng nhận tin (UTC)")
+    delivered_at: AwareDatetime | None = Field(None, description="Lúc tin đến máy người nhận (UTC)")
 
 
 class MessageFilter(BaseModel):
@@ -36,7 +44,10 @@ class MessageFilter(BaseModel):
     # misspells `request_code` would otherwise read every message of the ward as if filtered.
     model_config = ConfigDict(extra="forbid")
 
-    request_code: str | None = Field(None, max_length=40, description="Chỉ các tin nhắn của mã yêu cầu này")
+    # The shape of a request code: anything else can match no message, and is refused as a mistake.
+    request_code: str | None = Field(
+        None, pattern=r"^GD-[A-Z0-9]{7}$", description="Chỉ các tin nhắn của mã yêu cầu này, ví dụ GD-AB12CD3"
+    )
     limit: int = Field(100, ge=1, le=500, description="Số tin nhắn nhiều nhất")
 
 
@@ -45,6 +56,16 @@ class MessageList(BaseModel):
 
 
 READERS = require(Role.OFFICER, Role.LEADERSHIP, Role.AUDITOR)
+CHOOSERS = require(Role.CITIZEN, Role.OFFICER, Role.LEADERSHIP)
+
+
+class MessagePreferences(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    preferred_channel: Literal[DeliveryChannel.ZALO, DeliveryChannel.SMS] | None = Field(
+        None, description="Kênh muốn nhận tin trước (zalo hoặc sms); để trống: theo cách phường gửi"
+    )
+    non_essential: bool = Field(True, description="Có nhận các tin không thiết yếu (khảo sát, thư chúc mừng) không")
 
 
 def messages_router(repository: Messages) -> APIRouter:
@@ -67,12 +88,121 @@ def messages_router(repository: Messages) -> APIRouter:
                     channel=m.channel,
                     template=m.template,
                     text=mask_in_text(m.text),
+                    segments=m.segments,
                     status=m.status,
+                    attempts=m.attempts,
+                    last_error=mask_in_text(m.last_error) if m.last_error else None,
                     created_at=m.created_at,
                     sent_at=m.sent_at,
+                    delivered_at=m.delivered_at,
                 )
                 for m in messages
             ]
         )
+
+    return router
+
+
+def preferences_router(repository: Messages) -> APIRouter:
+    router = APIRouter(prefix="/v1/contacts", tags=["preferences"])
+
+    @router.put(
+        "/{code}/preferences", response_model=MessagePreferences, responses=error_responses(401, 403, 404, 422, 503)
+    )
+    async def choose(
+        code: RequestCode, chosen: MessagePreferences, credential: Annotated[Credential, Depends(CHOOSERS)]
+    ) -> MessagePreferences:
+        """The citizen of a request (or the ward's staff for them) chooses how notify writes to them."""
+        if credential.role is Role.CITIZEN and credential.request_code != code:
+            raise ApiError(403, "not_your_request", "Công dân chỉ chọn được cho yêu cầu của chính mình.")
+        preferences = Preferences(chosen.preferred_channel, chosen.non_essential)
+        if not await repository.set_preferences(credential.ward_code, code, preferences):
+            raise ApiError(404, "request_not_found", "Không tìm thấy yêu cầu này ở phường/xã.")
+        return chosen
+
+    return router
+
+
+# --- delivery receipts from the providers -------------------------------------------------
+# The providers hold no credential of ours: a receipt is checked by its signature (Zalo) or the
+# secret in the callback address we gave (eSMS) instead.
+
+ZALO_SIGNATURE = "X-ZEvent-Signature"
+ESMS_DELIVERED, ESMS_REJECTED = "5", "4"
+
+
+class ReceiptAnswer(BaseModel):
+    status: Literal["recorded", "ignored"] = Field(
+        description="recorded: the message's status changed; ignored: unknown message, or nothing to record"
+    )
+
+
+class ZaloMessageRef(BaseModel):
+    msg_id: str = Field(max_length=100)
+    delivery_time: str | None = Field(None, max_length=40)
+
+
+class ZaloEvent(BaseModel):
+    app_id: str = Field(max_length=100)
+    event_name: str = Field(max_length=100)
+    timestamp: str = Field(max_length=40)
+    message: ZaloMessageRef | None = None
+
+
+class EsmsReport(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    secret: str = Field(max_length=200)
+    SMSID: str = Field(max_length=100)
+    SendStatus: str = Field(max_length=4)
+
+
+def zalo_mac(app_id: str, body: bytes, timestamp: str, secret: str) -> str:
+    """Zalo's webhook signature: sha256 of app id, raw body, timestamp and the OA's secret key."""
+    return hashlib.sha256(app_id.encode() + body + timestamp.encode() + secret.encode()).hexdigest()
+
+
+def receipts_router(
+    repository: Messages, *, zalo_app_id: str, zalo_secret: str | None, esms_secret: str | None
+) -> APIRouter:
+    router = APIRouter(prefix="/v1/receipts", tags=["receipts"])
+
+    @router.post("/zalo", response_model=ReceiptAnswer, responses=error_responses(401, 422, 503))
+    async def zalo_receipt(request: Request) -> ReceiptAnswer:
+        body = await request.body()
+        try:
+            event = ZaloEvent.model_validate_json(body)
+        except ValidationError as error:
+            raise ApiError(422, "invalid_receipt", "Không đọc được thông báo từ Zalo.") from error
+        given = request.headers.get(ZALO_SIGNATURE, "").removeprefix("mac=")
+        if (
+            zalo_secret is None
+            or event.app_id != zalo_app_id
+            or not hmac.compare_digest(given, zalo_mac(event.app_id, body, event.timestamp, zalo_secret))
+        ):
+            raise ApiError(401, "invalid_signature", "Chữ ký của thông báo không đúng.", ZALO_SIGNATURE)
+        if event.event_name != "user_received_message" or event.message is None:
+            return ReceiptAnswer(status="ignored")  # `user_seen_message` and the rest: nothing to record
+        recorded = await record_receipt(
+            repository, DeliveryChannel.ZALO, event.message.msg_id, delivered=True, reason="", at=utcnow()
+        )
+        return ReceiptAnswer(status="recorded" if recorded else "ignored")
+
+    @router.get("/esms", response_model=ReceiptAnswer, responses=error_responses(401, 422, 503))
+    async def esms_receipt(report: Annotated[EsmsReport, Query()]) -> ReceiptAnswer:
+        if esms_secret is None or not hmac.compare_digest(report.secret.encode(), esms_secret.encode()):
+            raise ApiError(401, "invalid_secret", "Mã bí mật của địa chỉ nhận báo cáo không đúng.", "secret")
+        if report.SendStatus not in (ESMS_DELIVERED, ESMS_REJECTED):
+            return ReceiptAnswer(status="ignored")  # waiting, or handed to the carrier: not there yet
+        delivered = report.SendStatus == ESMS_DELIVERED
+        recorded = await record_receipt(
+            repository,
+            DeliveryChannel.SMS,
+            report.SMSID,
+            delivered=delivered,
+            reason="esms: the carrier rejected the message",
+            at=utcnow(),
+        )
+        return ReceiptAnswer(status="recorded" if recorded else "ignored")
 
     return router

@@ -1,21 +1,23 @@
-"""What notify says, to whom: Vietnamese messages rendered from templates; a message's
-life (pending, then sent or failed) and what each outcome announces; what storing
-contacts and messages must promise (`Messages`). No I/O."""
+"""What notify says, to whom and when: the messages of an event, rendered from versioned templates;
+a message's life (created → sending → sent → delivered, or a failure) and what each outcome
+announces; quiet hours; what storing contacts and messages must promise (`Messages`). No I/O."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, time, timedelta
 from enum import StrEnum
-from string import Template
 from typing import Any, Protocol
 from uuid import UUID
 
-from gandan.shared.clock import local
+from gandan.notify.templates import TEMPLATES, Encoding, Template, sms_size
+from gandan.shared.clock import LOCAL_TZ, local
 from gandan.shared.events import (
     DeliveryChannel,
     Envelope,
     EventData,
+    NotificationDelivered,
     NotificationFailed,
     NotificationOutcome,
     NotificationSent,
@@ -26,28 +28,21 @@ from gandan.shared.events import (
 from gandan.shared.idempotency import effect_id
 
 EVENTS = for_service("notify")
-# Temporary failures are retried with growing pauses, then given up as failed (like GOV.UK Notify).
+# Failures that may pass are retried with growing pauses, then given up (as GOV.UK Notify does).
 MAX_SEND_ATTEMPTS = 8
+FIRST_RETRY_SECONDS, LONGEST_RETRY_SECONDS = 60, 3600
 
 _WEEKDAYS = ("thứ Hai", "thứ Ba", "thứ Tư", "thứ Năm", "thứ Sáu", "thứ Bảy", "Chủ nhật")
+_SHORT_WEEKDAYS = ("T2", "T3", "T4", "T5", "T6", "T7", "CN")
 
-# Versioned names: a changed wording is a new template, so evidence says which text was sent.
-TEMPLATES: dict[str, Template] = {
-    "visit_appointment_citizen.v1": Template(
-        "Kính gửi ông/bà $citizen_name: $centre hẹn đến nhà ông/bà lúc $when để hỗ trợ thủ tục "
-        '"$procedure". Cán bộ $officer_name cùng ông/bà $leader_name (tổ dân phố $group) sẽ đến. '
-        "Mã yêu cầu: $request_code."
-    ),
-    "visit_assignment_officer.v1": Template(
-        "Phân công: đồng chí $officer_name đến nhà ông/bà $citizen_name, $address (tổ dân phố $group) "
-        'lúc $when để hỗ trợ thủ tục "$procedure", cùng ông/bà $leader_name ($leader_phone). '
-        "Mã yêu cầu: $request_code."
-    ),
-    "visit_assignment_leader.v1": Template(
-        "Đề nghị ông/bà $leader_name cùng cán bộ $officer_name ($officer_phone) đến nhà ông/bà "
-        '$citizen_name, $address lúc $when để hỗ trợ thủ tục "$procedure". Mã yêu cầu: $request_code.'
-    ),
-}
+
+@dataclass(frozen=True)
+class Preferences:
+    """What the citizen of a request chose: a channel to be written on first, and whether to get
+    messages that are not essential to their request (surveys, greetings)."""
+
+    channel: DeliveryChannel | None = None
+    non_essential: bool = True
 
 
 @dataclass(frozen=True)
@@ -59,6 +54,7 @@ class Contact:
     phone: str
     address: str
     residential_group: str
+    preferences: Preferences = Preferences()
 
 
 @dataclass(frozen=True)
@@ -68,14 +64,21 @@ class Draft:
     recipient_role: RecipientRole
     recipient_name: str
     phone: str
-    template: str
-    text: str
+    template: Template
+    values: dict[str, str]
+    preferred: DeliveryChannel | None = None  # the citizen's choice; staff go by the ward's route
 
 
 def when(moment: datetime) -> str:
     """`08:00 thứ Ba, 01/12/2026`, in Vietnam's time."""
     at = local(moment)
     return f"{at:%H:%M} {_WEEKDAYS[at.weekday()]}, {at:%d/%m/%Y}"
+
+
+def when_short(moment: datetime) -> str:
+    """`08:00 T3 01/12`, for an SMS, where every character counts."""
+    at = local(moment)
+    return f"{at:%H:%M} {_SHORT_WEEKDAYS[at.weekday()]} {at:%d/%m}"
 
 
 def centre_of(ward_name: str | None) -> str:
@@ -87,14 +90,25 @@ def centre_of(ward_name: str | None) -> str:
     )
 
 
+def ward_short(ward_name: str | None) -> str:
+    """`Phường Thạch Khôi` → `P.Thạch Khôi`, `Xã Hồng Châu` → `X.Hồng Châu`: who speaks, in an SMS."""
+    if not ward_name:
+        return "TT Phục vụ HCC"
+    kind, _, name = ward_name.partition(" ")
+    return f"{kind[:1].upper()}.{name}" if name else ward_name
+
+
 def visit_messages(visit: VisitScheduled, contact: Contact, ward_name: str | None) -> tuple[Draft, ...]:
     """The appointment for the citizen and the assignment for the officer and the group leader."""
     values = {
         "citizen_name": contact.name,
+        "citizen_phone": contact.phone,
         "address": contact.address,
         "group": visit.residential_group,
         "centre": centre_of(ward_name),
+        "ward": ward_short(ward_name),
         "when": when(visit.starts_at),
+        "when_short": when_short(visit.starts_at),
         "procedure": visit.procedure,
         "officer_name": visit.officer.name,
         "officer_phone": visit.officer.phone,
@@ -103,23 +117,96 @@ def visit_messages(visit: VisitScheduled, contact: Contact, ward_name: str | Non
         "request_code": visit.request_code,
     }
     recipients = (
-        (RecipientRole.CITIZEN, contact.name, contact.phone, "visit_appointment_citizen.v1"),
-        (RecipientRole.OFFICER, visit.officer.name, visit.officer.phone, "visit_assignment_officer.v1"),
-        (RecipientRole.GROUP_LEADER, visit.leader.name, visit.leader.phone, "visit_assignment_leader.v1"),
+        (RecipientRole.CITIZEN, contact.name, contact.phone, ("visit_appointment_citizen", 2)),
+        (RecipientRole.OFFICER, visit.officer.name, visit.officer.phone, ("visit_assignment_officer", 2)),
+        (RecipientRole.GROUP_LEADER, visit.leader.name, visit.leader.phone, ("visit_assignment_leader", 2)),
     )
-    return tuple(
-        Draft(role, name, phone, template, TEMPLATES[template].substitute(values))
-        for role, name, phone, template in recipients
+    drafts = (
+        Draft(role, name, phone, TEMPLATES[key], _used(TEMPLATES[key], values)) for role, name, phone, key in recipients
     )
+    return tuple(d for d in (for_citizen(d, contact.preferences) for d in drafts) if d is not None)
+
+
+def for_citizen(draft: Draft, preferences: Preferences) -> Draft | None:
+    """The draft as the citizen chose to get it, or None if they do not want it; staff's drafts as they are."""
+    if draft.recipient_role is not RecipientRole.CITIZEN:
+        return draft
+    if not draft.template.essential and not preferences.non_essential:
+        return None
+    return replace(draft, preferred=preferences.channel)
+
+
+def _used(template: Template, values: dict[str, str]) -> dict[str, str]:
+    """The values the template uses: a message records its parameters, and no personal data it did not carry."""
+    names = {m.group("named") or m.group("braced") for m in template.sms.pattern.finditer(template.sms.template)}
+    names |= set(template.zns_limits)
+    return {name: value for name, value in values.items() if name in names}
+
+
+# --- when citizens may be written to -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """No message to a citizen from `start` to `end` local time (across midnight)."""
+
+    start: time = time(21)
+    end: time = time(7)
+
+    def defer(self, at: datetime) -> datetime:
+        """`at`, or the end of the quiet hours it falls in."""
+        moment = local(at)
+        if self.start <= moment.time():
+            day = moment.date() + timedelta(days=1)
+        elif moment.time() < self.end:
+            day = moment.date()
+        else:
+            return at
+        return datetime.combine(day, self.end, LOCAL_TZ).astimezone(at.tzinfo)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What each ward chose: quiet hours (None: none), templates urgent enough to break them, unaccented SMS."""
+
+    quiet_hours: QuietHours | None = QuietHours()
+    urgent: Mapping[str, frozenset[str]] = field(default_factory=dict)  # ward code → template ids
+    unaccented_wards: frozenset[str] = frozenset()
+
+    def earliest(self, ward_code: str, role: RecipientRole, template_id: str, at: datetime) -> datetime:
+        """When a message may go: staff are written to at any hour; citizens not in quiet hours, unless urgent."""
+        if self.quiet_hours is None or role is not RecipientRole.CITIZEN:
+            return at
+        if template_id in self.urgent.get(ward_code, frozenset()):
+            return at
+        return self.quiet_hours.defer(at)
 
 
 # --- a message and its outcome ---------------------------------------------------
 
 
 class MessageStatus(StrEnum):
-    PENDING = "pending"
-    SENT = "sent"
-    FAILED = "failed"
+    CREATED = "created"  # stored, waiting for its (next) attempt
+    SENDING = "sending"  # claimed by one sender until its lease ends
+    SENT = "sent"  # the provider accepted it
+    DELIVERED = "delivered"  # the provider says it reached the phone
+    PERMANENT_FAILURE = "permanent-failure"  # the number cannot get it
+    TEMPORARY_FAILURE = "temporary-failure"  # the phone stayed unreachable through every retry
+    TECHNICAL_FAILURE = "technical-failure"  # the providers stayed in trouble through every retry
+
+
+FINAL = frozenset(
+    {
+        MessageStatus.DELIVERED,
+        MessageStatus.PERMANENT_FAILURE,
+        MessageStatus.TEMPORARY_FAILURE,
+        MessageStatus.TECHNICAL_FAILURE,
+    }
+)
+
+
+class WrongStatus(ValueError):
+    pass
 
 
 @dataclass(frozen=True)
@@ -132,7 +219,7 @@ class Cause:
 
 @dataclass
 class Message:
-    """One message to one person, from the moment it is prepared until it is sent or given up."""
+    """One message to one person, from the moment it is prepared until it is delivered or given up."""
 
     id: str
     ward_code: str
@@ -141,16 +228,26 @@ class Message:
     recipient_name: str
     phone: str
     channel: DeliveryChannel
-    template: str
-    text: str
+    template_id: str
+    template_version: int
+    params: dict[str, str]
+    text: str  # the SMS form, as sent
+    encoding: Encoding
+    segments: int
     cause: Cause
     created_at: datetime
     next_attempt_at: datetime
-    status: MessageStatus = MessageStatus.PENDING
+    status: MessageStatus = MessageStatus.CREATED
     attempts: int = 0
     last_error: str | None = None
+    # The sender that claimed it last: its outcome is stored only if no other claimed it since.
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
     sent_at: datetime | None = None
     provider_message_id: str | None = None
+    # Sent by ZNS: when SMS follows if no receipt came by then.
+    fallback_at: datetime | None = None
+    delivered_at: datetime | None = None
     failed_at: datetime | None = None
     failure: str | None = None
     # What its last change announces, for the repository to store with it.
@@ -158,43 +255,104 @@ class Message:
 
     @classmethod
     def prepared(
-        cls, cause: Envelope[VisitScheduled], draft: Draft, channel: DeliveryChannel, now: datetime
+        cls,
+        cause: Envelope[VisitScheduled],
+        draft: Draft,
+        channel: DeliveryChannel,
+        now: datetime,
+        policy: Policy,
     ) -> Message:
+        template = draft.template
+        text = template.sms_text(draft.values, unaccented=cause.ward_code in policy.unaccented_wards)
+        size = sms_size(text)
         return cls(
-            # One message per recipient of this event: a redelivery prepares the same ids.
-            id=effect_id(cause.id, draft.recipient_role.value),
+            # One message per event, recipient and template: a redelivery prepares the same ids.
+            id=effect_id(cause.id, f"{draft.recipient_role.value}:{template.id}"),
             ward_code=cause.ward_code,
             request_code=cause.data.request_code,
             recipient_role=draft.recipient_role,
             recipient_name=draft.recipient_name,
             phone=draft.phone,
             channel=channel,
-            template=draft.template,
-            text=draft.text,
+            template_id=template.id,
+            template_version=template.version,
+            params=draft.values,
+            text=text,
+            encoding=size.encoding,
+            segments=size.segments,
             cause=Cause(cause.id, cause.correlation_id),
             created_at=now,
-            next_attempt_at=now,
+            next_attempt_at=policy.earliest(cause.ward_code, draft.recipient_role, template.id, now),
         )
 
-    def mark_sent(self, provider_message_id: str, at: datetime) -> None:
-        self._still_pending()
+    @property
+    def template(self) -> str:
+        return f"{self.template_id}.v{self.template_version}"
+
+    def due(self, now: datetime) -> bool:
+        return self.status is MessageStatus.CREATED and self.next_attempt_at <= now
+
+    def claim(self, owner: str, until: datetime) -> None:
+        """This sender, and no other, sends it until `until`; a crashed sender's lease runs out."""
+        self._expect(MessageStatus.CREATED)
+        self.status, self.lease_owner, self.lease_until = MessageStatus.SENDING, owner, until
+
+    def fall_back(self, channel: DeliveryChannel, reason: str) -> None:
+        """The channel cannot reach the person: the next one carries it, as part of the same attempt."""
+        self._expect(MessageStatus.SENDING)
+        self.channel, self.last_error = channel, reason
+
+    def mark_sent(self, provider_message_id: str, at: datetime, *, receipt_wait: timedelta | None = None) -> None:
+        self._expect(MessageStatus.SENDING)
         self.status, self.sent_at, self.provider_message_id = MessageStatus.SENT, at, provider_message_id
+        self.fallback_at = at + receipt_wait if receipt_wait is not None else None
+        self.lease_until = None
         self.events.append(self._outcome(NotificationSent, provider_message_id=provider_message_id))
 
-    def record_failure(self, reason: str, *, permanent: bool, at: datetime) -> None:
-        """A temporary failure is tried again after a growing pause; the last one, or a permanent one, fails it."""
-        self._still_pending()
+    def mark_delivered(self, at: datetime) -> None:
+        self._expect(MessageStatus.SENT)
+        self.status, self.delivered_at, self.fallback_at = MessageStatus.DELIVERED, at, None
+        provider_message_id = self.provider_message_id or ""
+        self.events.append(self._outcome(NotificationDelivered, provider_message_id=provider_message_id))
+
+    def mark_undelivered(self, reason: str, at: datetime) -> None:
+        """The provider says the message it accepted will not reach the phone (the carrier rejected it)."""
+        self._expect(MessageStatus.SENT)
+        self.status, self.failed_at, self.failure, self.fallback_at = MessageStatus.PERMANENT_FAILURE, at, reason, None
+        self.events.append(self._outcome(NotificationFailed, reason=reason, permanent=True))
+
+    def record_failure(
+        self,
+        reason: str,
+        *,
+        retry: bool,
+        permanent: bool,
+        technical: bool,
+        at: datetime,
+        retry_after: float | None,
+        policy: Policy,
+    ) -> None:
+        """A failure that may pass is tried again after a growing pause (`retry_after` if the provider
+        said); the last one, or one that will not pass, fails the message and announces it."""
+        self._expect(MessageStatus.SENDING)
         self.attempts += 1
-        if not permanent and self.attempts < MAX_SEND_ATTEMPTS:
-            self.last_error = reason
-            self.next_attempt_at = at + timedelta(seconds=min(30 * 2**self.attempts, 3600))
+        self.lease_until = None
+        if retry and self.attempts < MAX_SEND_ATTEMPTS:
+            pause = min(FIRST_RETRY_SECONDS * 2 ** (self.attempts - 1), LONGEST_RETRY_SECONDS)
+            self.status, self.last_error = MessageStatus.CREATED, reason
+            retry_at = at + timedelta(seconds=max(pause, retry_after or 0))
+            self.next_attempt_at = policy.earliest(self.ward_code, self.recipient_role, self.template_id, retry_at)
             return
-        self.status, self.failed_at, self.failure = MessageStatus.FAILED, at, reason
+        if permanent:
+            self.status = MessageStatus.PERMANENT_FAILURE
+        else:
+            self.status = MessageStatus.TECHNICAL_FAILURE if technical else MessageStatus.TEMPORARY_FAILURE
+        self.failed_at, self.failure = at, reason
         self.events.append(self._outcome(NotificationFailed, reason=reason, permanent=permanent))
 
-    def _still_pending(self) -> None:
-        if self.status is not MessageStatus.PENDING:
-            raise ValueError(f"message {self.id} is {self.status.value}, no longer pending")
+    def _expect(self, status: MessageStatus) -> None:
+        if self.status is not status:
+            raise WrongStatus(f"message {self.id} is {self.status.value}, not {status.value}")
 
     def _outcome(self, outcome: type[NotificationOutcome], **details: Any) -> Envelope[EventData]:
         data = outcome(
@@ -220,19 +378,35 @@ class Messages(Protocol):
 
     async def contact(self, request_code: str) -> Contact | None: ...
 
-    async def add(self, messages: list[Message]) -> int:
-        """Store each message whose id is new; returns how many this call stored."""
+    async def set_preferences(self, ward_code: str, request_code: str, preferences: Preferences) -> bool:
+        """Store the citizen's choice with the contact of the ward's request; False if there is none."""
         ...
 
-    async def due(self, now: datetime, limit: int) -> list[Message]:
-        """Pending messages whose next attempt is due."""
+    async def add(self, messages: list[Message]) -> list[Message]:
+        """Store each message whose id is new; returns those this call stored."""
+        ...
+
+    async def claimed(self, owner: str) -> list[Message]:
+        """The messages `owner` claimed and has not finished."""
+        ...
+
+    async def claim(self, now: datetime, owner: str, until: datetime, limit: int) -> list[Message]:
+        """Claim for `owner` until `until` what is due: created messages whose attempt is due, messages
+        whose sender's lease ran out, and messages sent by ZNS with no receipt by their `fallback_at`."""
         ...
 
     async def save(self, messages: list[Message]) -> None:
-        """Store how pending messages moved on, each with what it announces, in one command.
+        """Store how claimed messages moved on, each with what it announces, in one command.
 
-        A message no longer pending is left as it is: its outcome is recorded once.
+        A message no longer claimed by the same owner (its lease ran out and another took it) is left
+        as it is: its outcome is recorded once.
         """
+        ...
+
+    async def by_provider_id(self, channel: DeliveryChannel, provider_message_id: str) -> Message | None: ...
+
+    async def store_receipt(self, message: Message) -> bool:
+        """Store what a delivery receipt said of a sent message, with its event; False if it was not `sent` any more."""
         ...
 
     async def listing(self, ward_code: str, request_code: str | None, limit: int) -> list[Message]:

@@ -1,17 +1,21 @@
-"""Thin handlers: store what must be said, then say it through the channel, recording the outcome."""
+"""Thin handlers: store what must be said; the sender says it through the channels, recording the outcome."""
 
 from __future__ import annotations
 
 import logging
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from uuid import uuid4
 
-from gandan.notify.channels import DeliveryFailed, MessageChannel, Outgoing
-from gandan.notify.domain import Contact, Message, Messages, visit_messages
+from gandan.notify.channels import Channels, DeliveryFailed, Failure, Outgoing
+from gandan.notify.domain import Contact, Message, Messages, MessageStatus, Policy, visit_messages
+from gandan.notify.templates import TEMPLATES, Encoding
 from gandan.shared.clock import utcnow
-from gandan.shared.events import ContactRegistered, Envelope, VisitScheduled
+from gandan.shared.events import ContactRegistered, DeliveryChannel, Envelope, VisitScheduled
 from gandan.shared.logs import log_fields
 from gandan.shared.messaging import NotYet
 from gandan.shared.wards import ward_name
-from gandan.shared.worker import Wakeable
 
 logger = logging.getLogger(__name__)
 
@@ -28,53 +32,181 @@ async def remember_contact(event: Envelope[ContactRegistered], *, repository: Me
 
 
 async def prepare_visit_messages(
-    event: Envelope[VisitScheduled], *, repository: Messages, channel: MessageChannel, sender: Wakeable
+    event: Envelope[VisitScheduled], *, repository: Messages, sender: Sender, policy: Policy
 ) -> None:
     contact = await repository.contact(event.data.request_code)
     if contact is None:
         raise ContactNotKnownYet(event.data.request_code)
-    now = utcnow()
+    now = sender.now()
     drafts = visit_messages(event.data, contact, ward_name(event.ward_code))
-    await repository.add([Message.prepared(event, draft, channel.name, now) for draft in drafts])
-    sender.wake()
+    messages = [Message.prepared(event, draft, sender.channels.start(draft.preferred), now, policy) for draft in drafts]
+    # Claimed before they are stored: the messages this call stores are this replica's to send, at
+    # once and without reading them back; a redelivered event stores none, so hands over none.
+    owner = sender.claim_due(messages, str(event.id))
+    stored = await repository.add(messages)
+    if len(stored) < len(messages):
+        # Stored before: by another replica, or by this one's earlier try of this event, whose answer
+        # was lost (the database went away, or the driver's retry of the insert met its own first
+        # write). What this replica claimed then is still its own to send, now rather than after the lease.
+        new = {m.id for m in stored}
+        stored += [m for m in await repository.claimed(owner) if m.id not in new]
+    sender.hand(stored)
 
 
-async def send_due_messages(*, repository: Messages, channel: MessageChannel, batch: int = 50) -> int:
-    """Send all that is due, a batch at a time; returns how many were tried.
-
-    The outcomes of a batch and their events are stored in one command, after the batch
-    is sent: a crash in between sends those messages again, as a crash after any send would.
-    """
-    tried = 0
-    while True:
-        due = await repository.due(utcnow(), batch)
-        await _send(due, channel)
-        await repository.save(due)
-        tried += len(due)
-        if len(due) < batch:
-            return tried
-
-
-async def _send(due: list[Message], channel: MessageChannel) -> None:
-    for message in due:
-        try:
-            provider_message_id = await channel.send(
-                Outgoing(message.id, message.phone, message.text, message.template)
-            )
-        except DeliveryFailed as failure:
-            _record_failure(message, failure)
-        except Exception as error:
-            # An adapter's unforeseen error is treated as temporary: retried with pauses, then given up.
-            logger.exception("channel raised an unexpected error", extra=log_fields(message_id=message.id))
-            _record_failure(message, DeliveryFailed(repr(error), permanent=False))
-        else:
-            message.mark_sent(provider_message_id, utcnow())
-
-
-def _record_failure(message: Message, failure: DeliveryFailed) -> None:
-    message.record_failure(failure.reason, permanent=failure.permanent, at=utcnow())
-    fields = log_fields(message_id=message.id, attempt=message.attempts, reason=failure.reason)
-    if message.failed_at is None:
-        logger.warning("sending failed; will retry", extra=fields)
+async def record_receipt(
+    repository: Messages,
+    channel: DeliveryChannel,
+    provider_message_id: str,
+    *,
+    delivered: bool,
+    reason: str,
+    at: datetime,
+) -> bool:
+    """A provider's delivery receipt: the message reached the phone, or will not. False if no sent message
+    has that provider id (unknown, or already settled): the receipt is answered and ignored."""
+    message = await repository.by_provider_id(channel, provider_message_id)
+    if message is None or message.status is not MessageStatus.SENT:
+        return False
+    if delivered:
+        message.mark_delivered(at)
     else:
-        logger.error("sending failed for good", extra=fields)
+        message.mark_undelivered(reason, at)
+    return await repository.store_receipt(message)
+
+
+class Sender:
+    """Sends what is due, each message by one sender only: a message is claimed (`sending`, with a
+    lease) before it goes out, and its outcome is stored only by the sender holding the claim. A sender
+    that dies mid-send leaves its claim to run out; the provider's dedupe id (ZNS tracking_id, eSMS
+    RequestId) keeps the next try from reaching the phone twice.
+
+    The messages a handler stored and claimed are handed over and sent at once; a search finds the
+    rest (retries coming due, claims run out, ZNS messages without a receipt), at start and on each poll.
+    """
+
+    def __init__(
+        self,
+        repository: Messages,
+        channels: Channels,
+        policy: Policy,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        lease: timedelta = timedelta(minutes=5),
+        receipt_wait: timedelta = timedelta(minutes=10),
+        batch: int = 20,
+    ) -> None:
+        # batch × an HTTP timeout (10 s) stays well inside the lease: no claim runs out mid-batch.
+        self._repository, self.channels, self.policy = repository, channels, policy
+        self.now = clock
+        self._lease, self._receipt_wait, self._batch = lease, receipt_wait, batch
+        self._replica = uuid4().hex
+        # What this sender was handed, lately: handed again (read back while it was still being
+        # sent, by a redelivery of its event), it is not sent twice.
+        self._seen: deque[str] = deque(maxlen=10_000)
+        self._handed: list[Message] = []
+        # Sent, their outcome not stored yet (the database went away): stored first at the next step.
+        self._unsaved: list[Message] = []
+        self._wakeable: Callable[[], None] | None = None
+
+    def on_hand(self, wake: Callable[[], None]) -> None:
+        """What to call when messages were handed over: the worker's wake-up."""
+        self._wakeable = wake
+
+    def claim_due(self, messages: list[Message], cause: str) -> str:
+        """Claim those due now for this sender, under an owner named after this replica and their
+        cause, so that a retry of the same event here finds its own claim; returns the owner."""
+        now = self.now()
+        owner = f"{self._replica}/{cause}"
+        for message in messages:
+            if message.due(now):
+                message.claim(owner, now + self._lease)
+        return owner
+
+    def hand(self, messages: list[Message]) -> None:
+        for message in messages:
+            if message.status is MessageStatus.SENDING and message.id not in self._seen:
+                self._seen.append(message.id)
+                self._handed.append(message)
+        if self._handed and self._wakeable is not None:
+            self._wakeable()
+
+    async def step(self) -> int:
+        """Send what was handed over; with nothing handed over (woken by the poll), what a search finds."""
+        if self._unsaved:
+            await self._repository.save(self._unsaved)
+            self._unsaved = []
+        if self._handed:
+            handed, self._handed = self._handed, []
+            return await self._send(handed)
+        tried = 0
+        while True:
+            now = self.now()
+            claimed = await self._repository.claim(now, uuid4().hex, now + self._lease, self._batch)
+            tried += await self._send(claimed)
+            if len(claimed) < self._batch:
+                return tried
+
+    async def _send(self, messages: list[Message]) -> int:
+        """The outcomes of a batch and their events are stored in one command, after the batch is sent."""
+        for message in messages:
+            await self._attempt(message)
+        self._unsaved = messages
+        await self._repository.save(messages)
+        self._unsaved = []
+        return len(messages)
+
+    async def _attempt(self, message: Message) -> None:
+        if message.fallback_at is not None:
+            # Sent by ZNS, and no receipt came in time: SMS follows.
+            following = self.channels.after(message.channel)
+            if following is not None:
+                message.fall_back(following, f"no receipt from {message.channel.value}")
+            message.fallback_at = None
+        while True:
+            try:
+                provider_message_id = await self.channels[message.channel].send(_outgoing(message))
+            except DeliveryFailed as failure:
+                following = self.channels.after(message.channel)
+                if failure.failure is Failure.UNREACHABLE and following is not None:
+                    message.fall_back(following, failure.reason)
+                    continue
+                self._record_failure(message, failure)
+            except Exception as error:
+                # An adapter's unforeseen error is treated as technical: retried with pauses, then given up.
+                logger.exception("channel raised an unexpected error", extra=log_fields(message_id=message.id))
+                self._record_failure(message, DeliveryFailed(repr(error)[:200], Failure.TECHNICAL))
+            else:
+                wait = self._receipt_wait if self._receipt_awaited(message.channel) else None
+                message.mark_sent(provider_message_id, self.now(), receipt_wait=wait)
+            return
+
+    def _receipt_awaited(self, channel: DeliveryChannel) -> bool:
+        return channel is DeliveryChannel.ZALO and self.channels.after(channel) is not None
+
+    def _record_failure(self, message: Message, failure: DeliveryFailed) -> None:
+        message.record_failure(
+            failure.reason,
+            retry=failure.failure in (Failure.TEMPORARY, Failure.TECHNICAL),
+            permanent=failure.permanent,
+            technical=failure.failure is Failure.TECHNICAL,
+            at=self.now(),
+            retry_after=failure.retry_after,
+            policy=self.policy,
+        )
+        fields = log_fields(message_id=message.id, attempt=message.attempts, reason=failure.reason)
+        if message.failed_at is None:
+            logger.warning("sending failed; will retry", extra=fields)
+        else:
+            logger.error("sending failed for good", extra=fields)
+
+
+def _outgoing(message: Message) -> Outgoing:
+    template = TEMPLATES[(message.template_id, message.template_version)]
+    return Outgoing(
+        message_id=message.id,
+        phone=message.phone,
+        template=message.template,
+        sms_text=message.text,
+        unicode=message.encoding is Encoding.UCS2,
+        zns_data=template.zns_data(message.params),
+    )

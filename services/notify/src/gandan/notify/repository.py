@@ -3,26 +3,33 @@
 from __future__ import annotations
 
 from dataclasses import asdict, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
-from gandan.notify.domain import Cause, Contact, Message, MessageStatus
+from gandan.notify.channels import TokenPair
+from gandan.notify.domain import Cause, Contact, Message, MessageStatus, Preferences
+from gandan.notify.templates import Encoding
 from gandan.shared.events import DeliveryChannel, RecipientRole
-from gandan.shared.idempotency import insert_each_once
+from gandan.shared.idempotency import insert_each_new, insert_once
 from gandan.shared.mongo import Document
 from gandan.shared.outbox import WITHOUT_OUTBOX, Outbox, pending
 
 # What a message's life changes; the rest is fixed when it is prepared.
 _PROGRESS = (
     "status",
+    "channel",
     "attempts",
     "last_error",
     "next_attempt_at",
+    "lease_owner",
+    "lease_until",
     "sent_at",
     "provider_message_id",
+    "fallback_at",
+    "delivered_at",
     "failed_at",
     "failure",
 )
@@ -33,14 +40,20 @@ class MongoMessages:
         self._outbox = outbox
         self.contacts = database["contacts"]
         self.messages = outbox.collection("messages")
+        self.rate_counters = database["rate_counters"]
 
     async def ensure_indexes(self) -> None:
         await self.messages.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])
+        await self.messages.create_index([("status", ASCENDING), ("lease_until", ASCENDING)])
+        await self.messages.create_index([("status", ASCENDING), ("fallback_at", ASCENDING)])
+        await self.messages.create_index([("lease_owner", ASCENDING)])
         await self.messages.create_index([("ward_code", ASCENDING), ("created_at", DESCENDING)])
         await self.messages.create_index([("request_code", ASCENDING)])
-        # What `save` finds by. SecantusDB serves `_id` with another field from an index only
-        # if one holds both; without it, each save would read every message.
-        await self.messages.create_index([("_id", ASCENDING), ("status", ASCENDING)])
+        await self.messages.create_index([("channel", ASCENDING), ("provider_message_id", ASCENDING)])
+        # What `save` finds by. SecantusDB serves `_id` with other fields from an index only
+        # if one holds them all; without it, each save would read every message.
+        await self.messages.create_index([("_id", ASCENDING), ("status", ASCENDING), ("lease_owner", ASCENDING)])
+        await self.rate_counters.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
 
     async def remember_contact(self, ward_code: str, contact: Contact) -> None:
         # $setOnInsert: a redelivered event finds the contact there and changes nothing.
@@ -52,27 +65,91 @@ class MongoMessages:
 
     async def contact(self, request_code: str) -> Contact | None:
         document = await self.contacts.find_one({"_id": request_code}, {"_id": 0, "ward_code": 0})
-        return Contact(**document) if document else None
+        if document is None:
+            return None
+        chosen = document.pop("preferences", None) or {}
+        channel = chosen.get("channel")
+        preferences = Preferences(DeliveryChannel(channel) if channel else None, chosen.get("non_essential", True))
+        return Contact(**document, preferences=preferences)
 
-    async def add(self, messages: list[Message]) -> int:
+    async def set_preferences(self, ward_code: str, request_code: str, preferences: Preferences) -> bool:
+        result = await self.contacts.update_one(
+            {"_id": request_code, "ward_code": ward_code}, {"$set": {"preferences": asdict(preferences)}}
+        )
+        return result.matched_count == 1
+
+    async def add(self, messages: list[Message]) -> list[Message]:
         # Prepared messages announce nothing yet: an empty outbox.
-        return await insert_each_once(self.messages, [_to_document(m) | pending() for m in messages])
+        stored = await insert_each_new(self.messages, [_to_document(m) | pending() for m in messages])
+        return [message for message, new in zip(messages, stored, strict=True) if new]
 
-    async def due(self, now: datetime, limit: int) -> list[Message]:
-        cursor = self.messages.find(
-            {"status": MessageStatus.PENDING, "next_attempt_at": {"$lte": now}}, WITHOUT_OUTBOX
-        ).limit(limit)
+    async def claim(self, now: datetime, owner: str, until: datetime, limit: int) -> list[Message]:
+        due: Document = {
+            "$or": [
+                {"status": MessageStatus.CREATED, "next_attempt_at": {"$lte": now}},
+                {"status": MessageStatus.SENDING, "lease_until": {"$lte": now}},
+                {"status": MessageStatus.SENT, "fallback_at": {"$lte": now}},
+            ]
+        }
+        ids = [d["_id"] async for d in self.messages.find(due, {"_id": 1}).limit(limit)]
+        if not ids:
+            return []
+        # The condition again, per document: of two senders claiming at once, each message goes to one.
+        await self.messages.update_many(
+            {"_id": {"$in": ids}, **due},
+            {"$set": {"status": MessageStatus.SENDING, "lease_owner": owner, "lease_until": until}},
+        )
+        return await self.claimed(owner)
+
+    async def claimed(self, owner: str) -> list[Message]:
+        cursor = self.messages.find({"lease_owner": owner, "status": MessageStatus.SENDING}, WITHOUT_OUTBOX)
         return [_from_document(document) async for document in cursor]
 
     async def save(self, messages: list[Message]) -> None:
         changes = []
         for message in messages:
             document = _to_document(message)
-            query = {"_id": message.id, "status": MessageStatus.PENDING}
-            changes.append((query, {"$set": {name: document[name] for name in _PROGRESS}}, list(message.events)))
+            changes.append(
+                (
+                    {"_id": message.id, "status": MessageStatus.SENDING, "lease_owner": message.lease_owner},
+                    {"$set": {name: document[name] for name in _PROGRESS}},
+                    list(message.events),
+                )
+            )
         await self._outbox.update_each(self.messages, changes)
         for message in messages:
             message.events.clear()
+
+    async def by_provider_id(self, channel: DeliveryChannel, provider_message_id: str) -> Message | None:
+        document = await self.messages.find_one(
+            {"channel": channel, "provider_message_id": provider_message_id}, WITHOUT_OUTBOX
+        )
+        return _from_document(document) if document else None
+
+    async def store_receipt(self, message: Message) -> bool:
+        document = _to_document(message)
+        return await self._outbox.update(
+            self.messages,
+            {"_id": message.id, "status": MessageStatus.SENT},
+            {"$set": {name: document[name] for name in _PROGRESS}},
+            *message.events,
+        )
+
+    async def requests_this_minute(self, counter: str, now: datetime) -> int:
+        """Counts one request against `counter` in the minute of `now`, for every replica; returns the count."""
+        minute = now.replace(second=0, microsecond=0)
+        key = f"{counter}:{minute.isoformat()}"
+        while True:
+            document = await self.rate_counters.find_one_and_update(
+                {"_id": key}, {"$inc": {"requests": 1}}, return_document=ReturnDocument.AFTER
+            )
+            if document is not None:
+                return int(document["requests"])
+            # The minute's first request makes its counter; not by an upsert, which two replicas
+            # racing can make count one request twice.
+            await insert_once(
+                self.rate_counters, {"_id": key, "requests": 0, "expires_at": minute + timedelta(minutes=2)}
+            )
 
     async def listing(self, ward_code: str, request_code: str | None, limit: int) -> list[Message]:
         query: Document = {"ward_code": ward_code}
@@ -95,5 +172,55 @@ def _from_document(document: Document) -> Message:
     values["recipient_role"] = RecipientRole(values["recipient_role"])
     values["channel"] = DeliveryChannel(values["channel"])
     values["status"] = MessageStatus(values["status"])
+    values["encoding"] = Encoding(values["encoding"])
     values["cause"] = Cause(**{name: UUID(value) for name, value in values["cause"].items()})
     return Message(**values)
+
+
+class MinuteRateLimit:
+    """At most `per_minute` requests to a provider in a minute, counted in notify's database, so the
+    replicas share it (SpeedSMS allows 60 a minute per account)."""
+
+    def __init__(self, repository: MongoMessages, counter: str, per_minute: int) -> None:
+        self._repository, self._counter, self._per_minute = repository, counter, per_minute
+
+    async def acquire(self, now: datetime) -> float | None:
+        if await self._repository.requests_this_minute(self._counter, now) <= self._per_minute:
+            return None
+        return 60 - now.second - now.microsecond / 1e6
+
+
+class MongoZaloTokens:
+    """The OA's token pair in one document, with the lock of the replica refreshing it."""
+
+    _ID = "zalo_oa"
+
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self.tokens = database["tokens"]
+
+    async def seed(self, pair: TokenPair) -> None:
+        """The pair from the settings, the first time only: afterwards the stored one is newer."""
+        await insert_once(self.tokens, {"_id": self._ID, **asdict(pair), "locked_until": None, "locked_by": None})
+
+    async def pair(self) -> TokenPair | None:
+        document = await self.tokens.find_one({"_id": self._ID})
+        return _pair(document) if document else None
+
+    async def lock(self, owner: str, now: datetime, until: datetime) -> TokenPair | None:
+        document = await self.tokens.find_one_and_update(
+            {"_id": self._ID, "$or": [{"locked_until": None}, {"locked_until": {"$lte": now}}]},
+            {"$set": {"locked_until": until, "locked_by": owner}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return _pair(document) if document else None
+
+    async def replace(self, owner: str, pair: TokenPair) -> bool:
+        result = await self.tokens.update_one(
+            {"_id": self._ID, "locked_by": owner},
+            {"$set": {**asdict(pair), "locked_until": None, "locked_by": None}},
+        )
+        return result.matched_count == 1
+
+
+def _pair(document: Document) -> TokenPair:
+    return TokenPair(document["access_token"], document["refresh_token"], document["expires_at"])

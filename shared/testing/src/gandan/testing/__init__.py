@@ -298,6 +298,8 @@ def service_env(namespace: str, rabbitmq_url: str, mongodb_url: str) -> dict[str
         "INTAKE_PSEUDONYM_KEY": PSEUDONYM_KEY,
         "INTAKE_CCCD_KEY": CCCD_KEY,
         "GANDAN_MAX_DELIVERY_ATTEMPTS": "3",
+        # Tests run at any hour: none waits for the morning (notify's own tests cover quiet hours).
+        "NOTIFY_QUIET_HOURS": "",
     }
 
 
