@@ -205,8 +205,12 @@ def roster_call(method: str, path: str, ward_code: str, item: str) -> Attempt:
 
 
 ACROSS |= {("dispatch", m, p): roster_call(m, p, WARD_B, "gv-03") for m, p in ROSTER_CHANGES}
-# Reached with a request's code and phone, no credential: intake's own tests cover them.
-CITIZEN_PROOF = {"/v1/lookup", "/v1/survey"}
+ACROSS[("notify", "put", "/v1/contacts/{code}/preferences")] = lambda c, code, h: c.put(
+    f"/v1/contacts/{B_NOTIFY_CODE}/preferences", json={"preferred_channel": "sms", "non_essential": False}, headers=h
+)
+# No credential of ours: reached with a request's code and phone (intake's own tests), or the
+# providers' delivery receipts, checked by their signature or secret (notify's own tests).
+CITIZEN_PROOF = {"/v1/lookup", "/v1/survey", "/v1/receipts/zalo", "/v1/receipts/esms"}
 
 
 def test_every_endpoint_of_every_service_has_its_cross_ward_attempt(service_settings):
@@ -278,6 +282,7 @@ ALLOWED |= {
     for path in UPDATES
 }
 ALLOWED |= {("dispatch", method, path): {Role.LEADERSHIP, Role.OPERATOR} for method, path in ROSTER_CHANGES}
+ALLOWED[("notify", "put", "/v1/contacts/{code}/preferences")] = {Role.OFFICER, Role.LEADERSHIP}
 
 
 @pytest.mark.parametrize("endpoint", list(ALLOWED), ids=lambda e: f"{e[0]}-{e[1]}-{e[2]}")
@@ -298,6 +303,9 @@ async def test_each_role_does_only_what_it_may(services, endpoint):
             path.replace("{code}", "GD-ZZZZZZZ"), json=UPDATES.get(path) or home_request_form(), headers=h
         ),
         "get": lambda h: services[service].get(path.replace("{code}", "GD-ZZZZZZZ"), headers=h),
+        "put": lambda h: services[service].put(
+            path.replace("{code}", "GD-ZZZZZZZ"), json={"preferred_channel": "sms"}, headers=h
+        ),
     }
     for role in KEYED_ROLES:
         answer = await calls[method](auth(WARD, role))

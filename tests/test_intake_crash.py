@@ -166,7 +166,8 @@ async def test_a_crash_of_intake_between_write_and_publish_loses_no_event_and_in
     assert {a.json()["status"] for a in answers} == {"appointment_agreed"}
 
     await eventually(intake.ready, timeout=60, what="intake ready again")
-    await eventually(lambda: unpublished(mongodb_url, namespace), lambda n: n == 0, timeout=60, what="all published")
+    # The killed process's leases (30 s) end first: only then may the new one publish what it held.
+    await eventually(lambda: unpublished(mongodb_url, namespace), lambda n: n == 0, timeout=90, what="all published")
 
     client_db: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_url, tz_aware=True)
     try:

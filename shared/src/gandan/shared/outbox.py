@@ -56,6 +56,7 @@ _PENDING = {UNPUBLISHED: {"$gte": ""}}  # any id; a document with none pending h
 # Which replica's relay may publish the pending entries (`by`), and until when (`until`, UTC).
 LEASE = "outbox_lease"
 RELEASE_SECONDS = 2  # at a stop, for giving up the leases still held
+LEASE_MARGIN_SECONDS = 0.5  # after a lease ends, before searching for what it held
 # Long against a publish (milliseconds) and against clock skew between machines (NTP keeps it under
 # a second), short against what a crashed replica's entries may wait before another one sends them.
 LEASE_SECONDS = 30.0
@@ -111,6 +112,7 @@ class OutboxRelay(PollingWorker):
         self._handed: list[_Stored] = []
         self._search_needed = True  # at start: what an earlier run left
         self._next_search = 0.0
+        self._when_leases_end: asyncio.TimerHandle | None = None
 
     async def ensure_indexes(self) -> None:
         for collection in self._collections:
@@ -170,10 +172,27 @@ class OutboxRelay(PollingWorker):
                 published.update(event["id"] for item in found for event in item.events)
                 if seen < self._batch:
                     break
+        await self._search_again_when_leases_end()
         # What was handed over while the search ran and the search published already is done.
         handed = [replace(s, events=[e for e in s.events if e["id"] not in published]) for s in self._handed]
         self._handed = [s for s in handed if s.events]
         return len(published)
+
+    async def _search_again_when_leases_end(self) -> None:
+        """What another replica still holds (it may have died: a restarted process is another
+        replica) is searched for again as the first such lease ends, not at the next backstop
+        poll: a crash delays its events by the lease (30 s), not by the lease and the poll (90 s)."""
+        held = _PENDING | {f"{LEASE}.by": {"$ne": self.replica}, f"{LEASE}.until": {"$gt": utcnow()}}
+        ends = [
+            document[LEASE]["until"]
+            for collection in self._collections
+            if (document := await collection.find_one(held, {LEASE: 1}, sort=[(f"{LEASE}.until", ASCENDING)]))
+        ]
+        if ends:
+            if self._when_leases_end is not None:
+                self._when_leases_end.cancel()
+            delay = (min(ends) - utcnow()).total_seconds() + LEASE_MARGIN_SECONDS
+            self._when_leases_end = asyncio.get_running_loop().call_later(max(0.0, delay), self.search_soon)
 
     async def _claim(self, collection: AsyncCollection[Document]) -> tuple[int, list[_Stored]]:
         """Lease a batch of what no other live replica holds: how many were free, and what this one got.
