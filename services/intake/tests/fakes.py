@@ -98,3 +98,6 @@ class FakeServedWards:
     async def record(self, ward_codes: tuple[str, ...], as_of: datetime) -> None:
         if as_of > self.as_of:
             self.wards, self.as_of = frozenset(ward_codes), as_of
+
+    async def load(self) -> None:
+        """One process: nothing kept elsewhere to read."""

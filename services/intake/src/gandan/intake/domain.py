@@ -270,3 +270,7 @@ class ServedWards(Protocol):
     async def record(self, ward_codes: tuple[str, ...], as_of: datetime) -> None:
         """Keep this announcement unless a later one is kept already; the same one again changes nothing."""
         ...
+
+    async def load(self) -> None:
+        """Read the kept announcement again: another intake process may have recorded a later one."""
+        ...

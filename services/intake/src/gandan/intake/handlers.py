@@ -53,7 +53,11 @@ async def register_home_request(
     if key is not None and (earlier := await repository.by_idempotency_key(key)):
         return _same_registration(earlier, asked)
     if not served.serves(details.ward_code):
-        raise WardNotServed(details.ward_code)
+        # Each announcement reaches one intake process of several: before refusing, read what the
+        # one that heard it kept (only a refusal pays this read).
+        await served.load()
+        if not served.serves(details.ward_code):
+            raise WardNotServed(details.ward_code)
     # Drawn once per request: only a code that another request holds is drawn again.
     code = new_request_code()
     for _ in range(_CODE_ATTEMPTS):
