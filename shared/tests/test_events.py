@@ -95,8 +95,17 @@ def test_each_type_has_one_owner():
             "revisit.needed",
             "survey.answered",
         ],
-        "dispatch": ["roster.changed", "visit.scheduled", "wards.served"],
-        "notify": ["notification.delivered", "notification.failed", "notification.sent"],
+        "dispatch": [
+            "digest.prepared",
+            "roster.changed",
+            "route.planned",
+            "service_level.breached",
+            "visit.rescheduled",
+            "visit.scheduled",
+            "visit.unassignable",
+            "wards.served",
+        ],
+        "notify": ["notification.delivered", "notification.failed", "notification.sent", "staff.replied"],
         "audit": [],
     }
 

@@ -464,6 +464,149 @@ class SurveyAnswered(EventData):
     replaces: bool
 
 
+# --- a day of home visits, planned and kept (dispatch; issue 9) ----------------------------
+
+
+class VehicleKind(StrEnum):
+    WARD_CAR = "xe_o_to_phuong"
+    # Most officers ride their own (seed 003 §3): a motorbike of the roster is one the ward may count on.
+    MOTORBIKE = "xe_may"
+
+
+class RouteStop(Contract):
+    """One visit of a team's day, in the order the team makes them."""
+
+    request_code: str
+    visit_id: str
+    residential_group: str
+    procedure: str
+    arrives_from: AwareDatetime = Field(description="The earliest the team arrives; the citizen is told from … to …")
+    arrives_until: AwareDatetime = Field(
+        description="The latest arrival that keeps every later visit and the return on time"
+    )
+
+
+class RoutePlanned(EventData):
+    """One team's day of home visits in order, planned at the ward's cut-off the day before and again
+    whenever that day changes. For a (day, team) the highest `revision` replaces the earlier ones; a
+    team left with no stops is published with none, so its people know their day changed."""
+
+    event_type: ClassVar[str] = "route.planned"
+    event_version: ClassVar[int] = 1
+    owner: ClassVar[str] = "dispatch"
+
+    day: date
+    team_id: str
+    revision: int = Field(ge=1)
+    officer: StaffContact
+    companions: tuple[StaffContact, ...] = Field(description="Staff travelling with the officer all day")
+    vehicle_id: str | None
+    vehicle_kind: VehicleKind | None
+    stops: tuple[RouteStop, ...]
+    provisional: bool = Field(description="The day is not yet settled by the government's decision for its year")
+
+
+class UnassignableReason(StrEnum):
+    NO_OFFICER_FOR_FIELD = "no_officer_for_field"
+    UNKNOWN_RESIDENTIAL_GROUP = "unknown_residential_group"
+    NO_LEADER_FOR_GROUP = "no_leader_for_group"
+    NO_SLOT_AVAILABLE = "no_slot_available"
+    NO_REPLACEMENT = "no_replacement"  # its officer declined or fell ill, and nobody else fits
+
+
+class VisitUnassignable(EventData):
+    """No visit could be booked or kept: the centre's leadership must arrange it, and the citizen is
+    told the centre will call (today they heard nothing)."""
+
+    event_type: ClassVar[str] = "visit.unassignable"
+    event_version: ClassVar[int] = 1
+    owner: ClassVar[str] = "dispatch"
+
+    request_code: str
+    citizen_ref: CitizenRef
+    reason: UnassignableReason
+    detail: str = Field(max_length=300, description="Why, in Vietnamese, for the centre's leadership")
+    leadership: tuple[StaffContact, ...] = Field(description="The centre's leadership, who are told")
+
+
+class RescheduleReason(StrEnum):
+    OFFICER_DECLINED = "officer_declined"
+    OFFICER_UNAVAILABLE = "officer_unavailable"  # fell ill, on leave since
+    REPLANNED = "replanned"  # the day's plan moved it to keep every visit
+
+
+class VisitRescheduled(EventData):
+    """A booked visit changed officer or time, decided by dispatch; the citizen and the new officer are told."""
+
+    event_type: ClassVar[str] = "visit.rescheduled"
+    event_version: ClassVar[int] = 1
+    owner: ClassVar[str] = "dispatch"
+
+    request_code: str
+    visit_id: str
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    officer: StaffContact
+    leader: LeaderContact
+    reason: RescheduleReason
+
+
+class StaffAnswer(StrEnum):
+    ACCEPTED = "accepted"  # "OK"
+    DECLINED = "declined"  # "KHÔNG"
+    OTHER_TIME = "other_time"  # "DOI 14:00"
+
+
+class StaffReplied(EventData):
+    """An officer's or a group leader's answer to an assignment, on Zalo or by SMS."""
+
+    event_type: ClassVar[str] = "staff.replied"
+    event_version: ClassVar[int] = 1
+    owner: ClassVar[str] = "notify"
+
+    request_code: str
+    visit_id: str
+    recipient_role: RecipientRole
+    staff_id: str | None = Field(description="The officer's roster id; none for a group leader")
+    answer: StaffAnswer
+    proposed_at: AwareDatetime | None = Field(description="The time asked for, with `other_time`")
+    channel: DeliveryChannel
+
+
+class ServiceLevelRule(StrEnum):
+    FIRST_CONTACT = "first_contact"  # the officer agrees the appointment within one working day
+    VISIT_DEADLINE = "visit_deadline"  # the visit within the ward's number of working days
+
+
+class ServiceLevelBreached(EventData):
+    """A request missed one of the ward's service levels: the centre's leadership is told."""
+
+    event_type: ClassVar[str] = "service_level.breached"
+    event_version: ClassVar[int] = 1
+    owner: ClassVar[str] = "dispatch"
+
+    request_code: str
+    rule: ServiceLevelRule
+    due_at: AwareDatetime
+    leadership: tuple[StaffContact, ...]
+
+
+class DigestPrepared(EventData):
+    """The morning digest for the centre's leadership: today's routes, and the requests no visit could be
+    booked for or that are late."""
+
+    event_type: ClassVar[str] = "digest.prepared"
+    event_version: ClassVar[int] = 1
+    owner: ClassVar[str] = "dispatch"
+
+    day: date
+    routes: int = Field(ge=0)
+    visits: int = Field(ge=0)
+    unassigned: tuple[str, ...] = Field(description="Request codes no visit could be booked for")
+    late: tuple[str, ...] = Field(description="Request codes past a service level")
+    leadership: tuple[StaffContact, ...]
+
+
 EVENT_TYPES: tuple[type[EventData], ...] = (
     RequestRegistered,
     ContactRegistered,
@@ -483,6 +626,12 @@ EVENT_TYPES: tuple[type[EventData], ...] = (
     RequestClosed,
     SurveyAnswered,
     NotificationDelivered,
+    RoutePlanned,
+    VisitUnassignable,
+    VisitRescheduled,
+    StaffReplied,
+    ServiceLevelBreached,
+    DigestPrepared,
 )
 # Keyed by (type, version); looked up with whatever a message carries, so any key may be asked for.
 _BY_KEY: dict[tuple[object, object], type[EventData]] = {(t.event_type, t.event_version): t for t in EVENT_TYPES}
