@@ -16,7 +16,7 @@ from gandan.dispatch.domain import (
     book_visit,
     leader_key,
 )
-from gandan.dispatch.roster import RosterInvalid, load_roster, parse_roster
+from gandan.dispatch.roster import RosterInvalid, load_roster, parse_roster, shipped_wards
 from gandan.shared.clock import LOCAL_TZ
 from gandan.shared.events import ProcedureField, TimeWindow
 from gandan.shared.phone import normalise_mobile
@@ -176,3 +176,14 @@ def test_every_error_of_a_file_is_reported_at_once_and_duplicates_are_refused():
 def test_a_roster_of_a_ward_not_in_the_official_list_is_refused():
     with pytest.raises(RosterInvalid, match="99999"):
         parse_roster("99999", STAFF, GROUPS)
+
+
+@pytest.mark.parametrize("ward_code", shipped_wards())
+def test_each_shipped_ward_has_a_depot_among_its_residential_groups(ward_code):
+    roster = load_roster(ward_code)
+    depot = roster.depot()
+    assert depot is not None
+    latitudes = [g.location.latitude for g in roster.groups if g.location is not None]
+    longitudes = [g.location.longitude for g in roster.groups if g.location is not None]
+    assert min(latitudes) <= depot.latitude <= max(latitudes)
+    assert min(longitudes) <= depot.longitude <= max(longitudes)

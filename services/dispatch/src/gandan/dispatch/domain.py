@@ -163,6 +163,22 @@ class Roster:
     vehicles: tuple[Vehicle, ...] = ()
     # Weekend or holiday days the ward opens for sessions: working days for this ward alone.
     open_days: frozenset[date] = frozenset()
+    # The centre, where every team leaves from and comes back to; surveyed where known.
+    centre: Location | None = None
+
+    def depot(self) -> Location | None:
+        """Where the ward's teams start: the centre, or else the middle of its residential groups'
+        cultural houses (a ward is a few kilometres across: close enough for travel estimates)."""
+        if self.centre is not None:
+            return self.centre
+        places = [g.location for g in self.groups if g.location is not None]
+        if not places:
+            return None
+        return Location(
+            sum(p.latitude for p in places) / len(places),
+            sum(p.longitude for p in places) / len(places),
+            approximate=True,
+        )
 
     def officers_for(self, field: str) -> tuple[Officer, ...]:
         return tuple(o for o in self.officers if field in o.fields)
