@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 from uuid import UUID
 
-from gandan.notify.templates import TEMPLATES, Encoding, Template, sms_size
+from gandan.notify.templates import LETTERS, TEMPLATES, Encoding, Template, sms_size
 from gandan.shared.clock import LOCAL_TZ, local
 from gandan.shared.events import (
     AppointmentAgreed,
@@ -246,7 +246,7 @@ def progress_letters(
     if letter is None:
         return ()
     template_id, own = letter
-    template = TEMPLATES[(template_id, 1)]
+    template = LETTERS[template_id]
     draft = Draft(RecipientRole.CITIZEN, contact.name, contact.phone, template, _used(template, values | own))
     chosen = for_citizen(draft, contact.preferences)
     return (chosen,) if chosen is not None else ()

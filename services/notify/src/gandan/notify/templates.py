@@ -199,6 +199,9 @@ PROGRESS_LETTERS = (
 )
 
 
+# Each letter by its id, at its current version.
+LETTERS: MappingProxyType[str, Template] = MappingProxyType({t.id: t for t in PROGRESS_LETTERS})
+
 # The SMS forms of staff carry what the officer needs on the way (seed 000: the citizen's phone, to
 # call first); the rest (who goes with them, the procedure for the leader) is in the ZNS form, so
 # that the SMS fits in two parts with a real address and procedure.
