@@ -6,8 +6,8 @@ from copy import deepcopy
 from dataclasses import replace
 from datetime import datetime
 
-from gandan.notify.domain import Contact, Message, MessageStatus, Preferences
-from gandan.shared.events import DeliveryChannel, Envelope, EventData
+from gandan.notify.domain import BookedVisit, Contact, Message, MessageStatus, Preferences
+from gandan.shared.events import DeliveryChannel, Envelope, EventData, RecipientRole
 
 
 class FakeMessages:
@@ -23,6 +23,17 @@ class FakeMessages:
 
     async def contact(self, request_code: str) -> Contact | None:
         return self.contacts.get(request_code)
+
+    async def booked_visit(self, request_code: str) -> BookedVisit | None:
+        officers = [
+            m
+            for m in self.messages.values()
+            if m.request_code == request_code and m.recipient_role is RecipientRole.OFFICER
+        ]
+        if not officers:
+            return None
+        latest = max(officers, key=lambda m: m.created_at)
+        return BookedVisit(latest.phone, latest.params.get("procedure"))
 
     async def set_preferences(self, ward_code: str, request_code: str, preferences: Preferences) -> bool:
         contact = self.contacts.get(request_code)

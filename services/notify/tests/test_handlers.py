@@ -4,16 +4,35 @@ once, claimed, sent through the route of channels, retried later, held back in q
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from gandan.notify.channels import Channels, DeliveryFailed, DevelopmentChannel, Failure, Outgoing
 from gandan.notify.domain import MAX_SEND_ATTEMPTS, MessageStatus, Policy, Preferences
-from gandan.notify.handlers import ContactNotKnownYet, Sender, prepare_visit_messages, record_receipt, remember_contact
-from gandan.shared.events import DeliveryChannel, Envelope, parse_event, to_wire
-from gandan.testing.factories import WARD, one_request
+from gandan.notify.handlers import (
+    ContactNotKnownYet,
+    Sender,
+    prepare_progress_letter,
+    prepare_visit_messages,
+    record_receipt,
+    remember_contact,
+)
+from gandan.notify.templates import Encoding
+from gandan.shared.events import (
+    AppointmentAgreed,
+    DeliveryChannel,
+    Envelope,
+    ProcedureKind,
+    RecipientRole,
+    RequestClosed,
+    RequestOverdue,
+    ResultDelivered,
+    parse_event,
+    to_wire,
+)
+from gandan.testing.factories import CITIZEN_PHONE, REQUEST_CODE, WARD, envelope, one_request
 
 from .fakes import FakeMessages
 
@@ -108,7 +127,7 @@ async def test_a_visit_stores_three_messages_claimed_by_this_sender_and_sends_th
     for message in messages.values():
         assert message.status is MessageStatus.SENDING
         assert message.lease_until == MORNING + timedelta(minutes=5)
-        assert message.template_version == 2
+        assert message.template_version == 3
         assert message.segments <= 2
         assert repository.outbox[message.id] == []
     assert messages["citizen"].params["citizen_name"] == "Nguyễn Thị Lan"
@@ -432,3 +451,114 @@ async def test_a_sender_that_could_not_store_outcomes_stores_them_first_at_its_n
 
     assert len(channel.sent) == 3  # not sent again
     assert {m.status for m in repository.messages.values()} == {MessageStatus.SENT}
+
+
+# --- the letters of a request's progress ------------------------------------------------
+
+
+def progress(event: Any) -> Envelope[Any]:
+    """A lifecycle event of the factories' request, as intake publishes it and notify receives it."""
+    return received(envelope(event))
+
+
+def appointment_agreed() -> Envelope[Any]:
+    # 07:30–11:30 on Monday 30/11/2026 in Vietnam.
+    start = datetime(2026, 11, 30, 0, 30, tzinfo=UTC)
+    return progress(
+        AppointmentAgreed(
+            request_code=REQUEST_CODE,
+            citizen_ref="cit-7f3a",
+            status="appointment_agreed",
+            starts_at=start,
+            ends_at=start + timedelta(hours=4),
+        )
+    )
+
+
+async def test_an_agreed_appointment_gives_the_phone_of_the_officer_the_visit_was_announced_to(
+    repository, events, clock
+):
+    channel = Recording()
+    sender = a_sender(repository, clock, channel)
+    await prepared(repository, events, sender)
+    await sender.step()
+
+    event = appointment_agreed()
+    await prepare_progress_letter(event, repository=repository, sender=sender, policy=sender.policy)
+    await sender.step()
+
+    [letter] = [m for m in repository.messages.values() if m.template_id == "appointment_agreed_citizen"]
+    assert (letter.recipient_role, letter.phone, letter.template_version) == (RecipientRole.CITIZEN, CITIZEN_PHONE, 1)
+    # The officer of the visit (0983111222), and what the visit's procedure (Đăng ký khai tử) asks for.
+    assert letter.params["hotline"] == "0983111222"
+    assert letter.params["documents"] == "CCCD, giấy báo tử"
+    assert letter.text == (
+        "P.Thạch Khôi hẹn sáng 30/11 tại nhà. Xin chuẩn bị: CCCD, giấy báo tử. "
+        "Đổi lịch liên hệ 0983111222. Mã GD-AB12CD3"
+    )
+    assert (letter.encoding, letter.segments) == (Encoding.UCS2, 2)
+    assert letter.status is MessageStatus.SENT
+    [sent] = repository.outbox[letter.id]
+    assert (sent.type, sent.causation_id, sent.data.template) == (
+        "notification.sent",
+        event.id,
+        "appointment_agreed_citizen.v1",
+    )
+    assert channel.sent[-1].sms_text == letter.text
+
+
+async def test_a_lifecycle_event_delivered_twice_or_to_two_replicas_sends_one_letter(repository, events, clock):
+    channel = Recording()
+    sender, other = a_sender(repository, clock, channel), a_sender(repository, clock, channel)
+    await remember_contact(events[0], repository=repository)
+    event = progress(
+        RequestOverdue(
+            request_code=REQUEST_CODE,
+            citizen_ref="cit-7f3a",
+            status="overdue",
+            procedure_kind=ProcedureKind.LAND,
+            new_due_date=date(2026, 12, 20),
+        )
+    )
+
+    for replica in (sender, other, sender):
+        await prepare_progress_letter(event, repository=repository, sender=replica, policy=replica.policy)
+        await replica.step()
+    clock.advance(hours=1)
+    await other.step()
+
+    [letter] = repository.messages.values()
+    assert letter.template_id == "request_overdue_apology"
+    assert letter.params["new_due_date"] == "20/12/2026"
+    assert len(channel.sent) == 1
+    assert [e.type for e in repository.outbox[letter.id]] == ["notification.sent"]
+
+
+async def test_a_letter_for_a_request_whose_contact_is_not_known_yet_is_tried_again_later(repository, events, clock):
+    sender = a_sender(repository, clock)
+
+    with pytest.raises(ContactNotKnownYet):
+        await prepare_progress_letter(appointment_agreed(), repository=repository, sender=sender, policy=sender.policy)
+
+    assert repository.messages == {}
+
+
+async def test_a_change_that_calls_for_no_letter_stores_nothing(repository, events, clock):
+    sender = a_sender(repository, clock)
+    await remember_contact(events[0], repository=repository)
+    delivered = progress(
+        ResultDelivered(
+            request_code=REQUEST_CODE, citizen_ref="cit-7f3a", status="delivered", procedure_kind=ProcedureKind.LAND
+        )
+    )
+    closed = progress(
+        RequestClosed(
+            request_code=REQUEST_CODE, citizen_ref="cit-7f3a", status="closed", procedure_kind=ProcedureKind.LAND
+        )
+    )
+
+    for event in (delivered, closed):  # no greeting for land; no survey page configured
+        await prepare_progress_letter(event, repository=repository, sender=sender, policy=sender.policy)
+
+    assert repository.messages == {}
+    assert await sender.step() == 0

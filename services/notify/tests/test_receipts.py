@@ -36,9 +36,9 @@ async def configured(service_settings, monkeypatch, providers):
             "NOTIFY_ZNS_ACCESS_TOKEN": ZNS_TOKEN,
             "NOTIFY_ZNS_TEMPLATES": json.dumps(
                 {
-                    "visit_assignment_officer.v2": "301",
-                    "visit_assignment_leader.v2": "302",
-                    "visit_appointment_citizen.v2": "300",
+                    "visit_assignment_officer.v3": "301",
+                    "visit_assignment_leader.v3": "302",
+                    "visit_appointment_citizen.v3": "300",
                 }
             ),
             "NOTIFY_ZNS_APP_ID": APP_ID,

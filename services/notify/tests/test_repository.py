@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from gandan.notify.domain import Contact, Message, MessageStatus, Policy, Preferences, visit_messages
+from gandan.notify.domain import BookedVisit, Contact, Message, MessageStatus, Policy, Preferences, visit_messages
 from gandan.notify.repository import MinuteRateLimit, MongoMessages
 from gandan.shared.clock import utcnow
-from gandan.shared.events import DeliveryChannel, parse_event
+from gandan.shared.events import DeliveryChannel, StaffContact, parse_event
 from gandan.shared.outbox import Outbox
 from gandan.testing.factories import contact_registered, envelope, visit_scheduled
 
@@ -117,3 +117,27 @@ async def test_a_citizens_choice_is_kept_with_the_contact_of_the_wards_request(r
     assert (await repository.contact(c.request_code)) == Contact(
         c.request_code, c.name, c.phone, c.address, c.residential_group, chosen
     )
+
+
+async def test_the_booked_visit_is_what_the_officer_of_the_requests_latest_visit_was_told(repository, messages):
+    assert await repository.booked_visit("GD-AB12CD3") is None
+
+    await repository.add(messages)
+    # A later visit of the same request (after a revisit), with another officer and procedure.
+    c = contact_registered()
+    contact = Contact(c.request_code, c.name, c.phone, c.address, c.residential_group)
+    later = envelope(
+        visit_scheduled(
+            procedure="Đăng ký khai sinh",
+            officer=StaffContact(staff_id="tk-05", name="Phạm Thị Thùy", phone="0976964382"),
+        )
+    )
+    await repository.add(
+        [
+            Message.prepared(later, d, DeliveryChannel.SANDBOX, utcnow(), Policy(quiet_hours=None))
+            for d in visit_messages(later.data, contact, None)
+        ]
+    )
+
+    assert await repository.booked_visit("GD-AB12CD3") == BookedVisit("0976964382", "Đăng ký khai sinh")
+    assert await repository.booked_visit("GD-OTHER00") is None

@@ -71,8 +71,8 @@ async def test_a_scheduled_visit_is_announced_to_citizen_officer_and_leader(
         assert "08:00 T2 30/11" in m["text"]
         assert m["segments"] == 2
     assert roles["citizen"]["recipient_name"] == "Nguyễn Thị Lan"
-    assert roles["citizen"]["text"].startswith("P.Thạch Khôi hẹn đến nhà ông/bà Nguyễn Thị Lan lúc 08:00")
-    assert roles["officer"]["text"].startswith("Lịch 08:00 T2 30/11: nhà Nguyễn Thị Lan 091****678")
+    assert roles["citizen"]["text"].startswith("P.Thạch Khôi hẹn đến nhà ông/bà Nguyễn Thị Lan vào 08:00")
+    assert roles["officer"]["text"].startswith("Lịch 08:00 T2 30/11: Nguyễn Thị Lan 091****678")
     assert roles["group_leader"]["text"].startswith("Lịch 08:00 T2 30/11: cùng cán bộ Lê Văn Giang 098****222")
 
     types = sorted(e["type"] for e in seen)

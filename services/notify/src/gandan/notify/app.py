@@ -25,14 +25,19 @@ from gandan.notify.channels import (
     ZnsChannel,
 )
 from gandan.notify.domain import Policy, QuietHours
-from gandan.notify.handlers import Sender, prepare_visit_messages, remember_contact
+from gandan.notify.handlers import Sender, prepare_progress_letter, prepare_visit_messages, remember_contact
 from gandan.notify.repository import MinuteRateLimit, MongoMessages, MongoZaloTokens
 from gandan.shared.clock import utcnow
 from gandan.shared.events import (
+    AppointmentAgreed,
     ContactRegistered,
     NotificationDelivered,
     NotificationFailed,
     NotificationSent,
+    RequestClosed,
+    RequestOverdue,
+    ResultDelivered,
+    ResultReady,
     VisitScheduled,
 )
 from gandan.shared.mongo import Document
@@ -79,13 +84,27 @@ class NotifySettings(ServiceSettings):
         default_factory=dict
     )  # ward code → template ids sent in quiet hours too
     unaccented_sms_wards: list[str] = Field(default_factory=list)
+    # ward code → the centre's phone, which an agreed appointment gives when no officer is known yet.
+    centre_phones: dict[str, str] = Field(default_factory=dict)
+    # The page where citizens answer the satisfaction survey (it posts to intake's /v1/survey); unset,
+    # a closed request gets no survey invitation.
+    survey_url: str | None = None
 
 
 SPEC = ServiceSpec(
     name="notify",
     settings=NotifySettings,
     produces=(NotificationSent, NotificationFailed, NotificationDelivered),
-    handlers={ContactRegistered.event_type: remember_contact, VisitScheduled.event_type: prepare_visit_messages},
+    handlers={
+        ContactRegistered.event_type: remember_contact,
+        VisitScheduled.event_type: prepare_visit_messages,
+        # The letters of a request's progress, to its citizen.
+        AppointmentAgreed.event_type: prepare_progress_letter,
+        ResultReady.event_type: prepare_progress_letter,
+        ResultDelivered.event_type: prepare_progress_letter,
+        RequestOverdue.event_type: prepare_progress_letter,
+        RequestClosed.event_type: prepare_progress_letter,
+    },
 )
 
 
@@ -98,6 +117,8 @@ def policy_of(settings: NotifySettings) -> Policy:
         quiet_hours=quiet,
         urgent={ward: frozenset(ids) for ward, ids in settings.urgent_templates.items()},
         unaccented_wards=frozenset(settings.unaccented_sms_wards),
+        centre_phones=settings.centre_phones,
+        survey_url=settings.survey_url,
     )
 
 

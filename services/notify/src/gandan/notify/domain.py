@@ -11,9 +11,10 @@ from enum import StrEnum
 from typing import Any, Protocol
 from uuid import UUID
 
-from gandan.notify.templates import TEMPLATES, Encoding, Template, sms_size
+from gandan.notify.templates import LETTERS, TEMPLATES, Encoding, Template, sms_size
 from gandan.shared.clock import LOCAL_TZ, local
 from gandan.shared.events import (
+    AppointmentAgreed,
     DeliveryChannel,
     Envelope,
     EventData,
@@ -21,7 +22,14 @@ from gandan.shared.events import (
     NotificationFailed,
     NotificationOutcome,
     NotificationSent,
+    ProcedureKind,
     RecipientRole,
+    RequestClosed,
+    RequestOverdue,
+    RequestProgress,
+    ResultDelivered,
+    ResultHandover,
+    ResultReady,
     VisitScheduled,
     for_service,
 )
@@ -81,6 +89,41 @@ def when_short(moment: datetime) -> str:
     return f"{at:%H:%M} {_SHORT_WEEKDAYS[at.weekday()]} {at:%d/%m}"
 
 
+# Dispatch proposes a half-day (07:30–11:30 or 13:30–17:00): a visit longer than this is told as the
+# time it may come in, not as an hour the team cannot promise.
+_AN_HOUR = timedelta(hours=1)
+_NOON = time(12)
+
+
+def when_between(starts_at: datetime, ends_at: datetime) -> str:
+    """`sáng thứ Hai, 30/11/2026 (7:30–11:30)` for a half-day; `08:00 thứ Hai, 30/11/2026` for an hour."""
+    if ends_at - starts_at <= _AN_HOUR:
+        return when(starts_at)
+    start, end = local(starts_at), local(ends_at)
+    day = f"{_WEEKDAYS[start.weekday()]}, {start:%d/%m/%Y}"
+    return f"{_part_of_day(start, end)}{day} ({_hour(start)}–{_hour(end)})"
+
+
+def when_between_short(starts_at: datetime, ends_at: datetime) -> str:
+    """`sáng 30/11` for a half-day, `08:00 T2 30/11` for an hour: for an SMS."""
+    if ends_at - starts_at <= _AN_HOUR:
+        return when_short(starts_at)
+    start, end = local(starts_at), local(ends_at)
+    return f"{_part_of_day(start, end)}{start:%d/%m}"
+
+
+def _part_of_day(start: datetime, end: datetime) -> str:
+    if end.time() <= _NOON:
+        return "sáng "
+    if start.time() >= _NOON:
+        return "chiều "
+    return ""  # a whole day: its date says it
+
+
+def _hour(at: datetime) -> str:
+    return f"{at.hour}:{at.minute:02d}"
+
+
 def centre_of(ward_name: str | None) -> str:
     # "Phường Thạch Khôi" reads "phường Thạch Khôi" inside a sentence.
     return (
@@ -107,8 +150,8 @@ def visit_messages(visit: VisitScheduled, contact: Contact, ward_name: str | Non
         "group": visit.residential_group,
         "centre": centre_of(ward_name),
         "ward": ward_short(ward_name),
-        "when": when(visit.starts_at),
-        "when_short": when_short(visit.starts_at),
+        "when": when_between(visit.starts_at, visit.ends_at),
+        "when_short": when_between_short(visit.starts_at, visit.ends_at),
         "procedure": visit.procedure,
         "officer_name": visit.officer.name,
         "officer_phone": visit.officer.phone,
@@ -117,9 +160,9 @@ def visit_messages(visit: VisitScheduled, contact: Contact, ward_name: str | Non
         "request_code": visit.request_code,
     }
     recipients = (
-        (RecipientRole.CITIZEN, contact.name, contact.phone, ("visit_appointment_citizen", 2)),
-        (RecipientRole.OFFICER, visit.officer.name, visit.officer.phone, ("visit_assignment_officer", 2)),
-        (RecipientRole.GROUP_LEADER, visit.leader.name, visit.leader.phone, ("visit_assignment_leader", 2)),
+        (RecipientRole.CITIZEN, contact.name, contact.phone, ("visit_appointment_citizen", 3)),
+        (RecipientRole.OFFICER, visit.officer.name, visit.officer.phone, ("visit_assignment_officer", 3)),
+        (RecipientRole.GROUP_LEADER, visit.leader.name, visit.leader.phone, ("visit_assignment_leader", 3)),
     )
     drafts = (
         Draft(role, name, phone, TEMPLATES[key], _used(TEMPLATES[key], values)) for role, name, phone, key in recipients
@@ -141,6 +184,114 @@ def _used(template: Template, values: dict[str, str]) -> dict[str, str]:
     names = {m.group("named") or m.group("braced") for m in template.sms.pattern.finditer(template.sms.template)}
     names |= set(template.zns_limits)
     return {name: value for name, value in values.items() if name in names}
+
+
+# --- the letters of a request's progress (intake's lifecycle events) ----------------
+
+# What to bring to the visit. The seeds name no documents; these few come from the law that makes each
+# procedure (Luật Hộ tịch 2014 art. 16, 34; Nghị định 23/2015 art. 20), and every other procedure gets
+# the generic list. Keyed by the procedure as the forms name it, in lower case.
+DOCUMENTS_TO_BRING: Mapping[str, str] = {
+    "đăng ký khai sinh": "CCCD, giấy chứng sinh",
+    "đăng ký khai tử": "CCCD, giấy báo tử",
+    "chứng thực bản sao từ bản chính": "CCCD, bản chính cần chứng thực",
+}
+ANY_DOCUMENTS = "CCCD, giấy tờ liên quan"
+# Whom a citizen calls to move an appointment when neither the officer nor the centre's number is known.
+THE_CENTRE = "Trung tâm PVHCC"
+
+
+def documents_to_bring(procedure: str | None) -> str:
+    return DOCUMENTS_TO_BRING.get((procedure or "").strip().lower(), ANY_DOCUMENTS)
+
+
+@dataclass(frozen=True)
+class BookedVisit:
+    """What notify told the officer of a request's visit: their phone and the procedure."""
+
+    officer_phone: str
+    procedure: str | None
+
+
+def progress_letters(
+    event: RequestProgress,
+    contact: Contact,
+    ward: tuple[str, str | None],
+    visit: BookedVisit | None,
+    policy: Policy,
+) -> tuple[Draft, ...]:
+    """The letter a change of the request's state calls for, to its citizen; none for the others.
+    `ward` is the request's ward, by code and name; `visit` what the officer was told, if anything."""
+    ward_code, ward_name = ward
+    values = {
+        "citizen_name": contact.name,
+        "centre": centre_of(ward_name),
+        "ward": ward_short(ward_name),
+        "request_code": event.request_code,
+    }
+    letter: tuple[str, dict[str, str]] | None
+    match event:
+        case AppointmentAgreed():
+            letter = appointment_letter(event, visit, policy.centre_phones.get(ward_code))
+        case ResultReady():
+            letter = result_ready_letter(event)
+        case ResultDelivered():
+            letter = result_delivered_letter(event)
+        case RequestOverdue():
+            letter = ("request_overdue_apology", {"new_due_date": f"{event.new_due_date:%d/%m/%Y}"})
+        case RequestClosed():
+            letter = ("request_closed_survey", {"survey_url": policy.survey_url}) if policy.survey_url else None
+        case _:
+            letter = None
+    if letter is None:
+        return ()
+    template_id, own = letter
+    template = LETTERS[template_id]
+    draft = Draft(RecipientRole.CITIZEN, contact.name, contact.phone, template, _used(template, values | own))
+    chosen = for_citizen(draft, contact.preferences)
+    return (chosen,) if chosen is not None else ()
+
+
+def appointment_letter(
+    event: AppointmentAgreed, visit: BookedVisit | None, centre_phone: str | None
+) -> tuple[str, dict[str, str]]:
+    """The agreed time, what to bring, and whom to call to move it: the officer who comes, once a visit
+    was booked and announced; else the centre."""
+    return (
+        "appointment_agreed_citizen",
+        {
+            "when": when_between(event.starts_at, event.ends_at),
+            "when_short": when_between_short(event.starts_at, event.ends_at),
+            "documents": documents_to_bring(visit.procedure if visit else None),
+            "hotline": (visit.officer_phone if visit else None) or centre_phone or THE_CENTRE,
+        },
+    )
+
+
+_RESULT_READY = {
+    ResultHandover.PORTAL: "result_ready_portal",
+    ResultHandover.POST: "result_ready_post",
+    ResultHandover.AT_CENTRE: "result_ready_centre",
+    ResultHandover.AT_HOME: "result_ready_home",
+}
+
+
+def result_ready_letter(event: ResultReady) -> tuple[str, dict[str, str]]:
+    # Intake requires a tracking number exactly for a result sent by post.
+    return _RESULT_READY[event.handover], {"tracking_number": event.tracking_number or ""}
+
+
+# A congratulation for a birth or a marriage, a condolence for a death (seed 004 B.4); no letter for the rest.
+_GREETINGS = {
+    ProcedureKind.BIRTH_REGISTRATION: "result_delivered_birth",
+    ProcedureKind.MARRIAGE_REGISTRATION: "result_delivered_marriage",
+    ProcedureKind.DEATH_REGISTRATION: "result_delivered_death",
+}
+
+
+def result_delivered_letter(event: ResultDelivered) -> tuple[str, dict[str, str]] | None:
+    template_id = _GREETINGS.get(event.procedure_kind)
+    return (template_id, {}) if template_id else None
 
 
 # --- when citizens may be written to -----------------------------------------------
@@ -172,6 +323,10 @@ class Policy:
     quiet_hours: QuietHours | None = QuietHours()
     urgent: Mapping[str, frozenset[str]] = field(default_factory=dict)  # ward code → template ids
     unaccented_wards: frozenset[str] = frozenset()
+    # ward code → the centre's number, for a citizen to call when no officer is known yet
+    centre_phones: Mapping[str, str] = field(default_factory=dict)
+    # Where citizens answer the satisfaction survey (a page over intake's POST /v1/survey); None: not asked.
+    survey_url: str | None = None
 
     def earliest(self, ward_code: str, role: RecipientRole, template_id: str, at: datetime) -> datetime:
         """When a message may go: staff are written to at any hour; citizens not in quiet hours, unless urgent."""
@@ -256,7 +411,7 @@ class Message:
     @classmethod
     def prepared(
         cls,
-        cause: Envelope[VisitScheduled],
+        cause: Envelope[VisitScheduled | RequestProgress],
         draft: Draft,
         channel: DeliveryChannel,
         now: datetime,
@@ -377,6 +532,10 @@ class Messages(Protocol):
         ...
 
     async def contact(self, request_code: str) -> Contact | None: ...
+
+    async def booked_visit(self, request_code: str) -> BookedVisit | None:
+        """What the officer of the request's latest visit was told, from their message; None before one."""
+        ...
 
     async def set_preferences(self, ward_code: str, request_code: str, preferences: Preferences) -> bool:
         """Store the citizen's choice with the contact of the ward's request; False if there is none."""

@@ -9,10 +9,26 @@ from datetime import datetime, timedelta
 from uuid import uuid4
 
 from gandan.notify.channels import Channels, DeliveryFailed, Failure, Outgoing
-from gandan.notify.domain import Contact, Message, Messages, MessageStatus, Policy, visit_messages
+from gandan.notify.domain import (
+    Contact,
+    Draft,
+    Message,
+    Messages,
+    MessageStatus,
+    Policy,
+    progress_letters,
+    visit_messages,
+)
 from gandan.notify.templates import TEMPLATES, Encoding
 from gandan.shared.clock import utcnow
-from gandan.shared.events import ContactRegistered, DeliveryChannel, Envelope, VisitScheduled
+from gandan.shared.events import (
+    AppointmentAgreed,
+    ContactRegistered,
+    DeliveryChannel,
+    Envelope,
+    RequestProgress,
+    VisitScheduled,
+)
 from gandan.shared.logs import log_fields
 from gandan.shared.messaging import NotYet
 from gandan.shared.wards import ward_name
@@ -37,8 +53,37 @@ async def prepare_visit_messages(
     contact = await repository.contact(event.data.request_code)
     if contact is None:
         raise ContactNotKnownYet(event.data.request_code)
-    now = sender.now()
     drafts = visit_messages(event.data, contact, ward_name(event.ward_code))
+    await _store_and_hand(event, drafts, repository=repository, sender=sender, policy=policy)
+
+
+async def prepare_progress_letter(
+    event: Envelope[RequestProgress], *, repository: Messages, sender: Sender, policy: Policy
+) -> None:
+    """The citizen's letter for a change of their request (appointment agreed, result ready or delivered,
+    overdue, closed), sent once however often the event comes, like a visit's messages."""
+    contact = await repository.contact(event.data.request_code)
+    if contact is None:
+        raise ContactNotKnownYet(event.data.request_code)
+    # Only the appointment says whom to call and what to bring: the officer's message knows both.
+    visit = (
+        await repository.booked_visit(event.data.request_code) if isinstance(event.data, AppointmentAgreed) else None
+    )
+    ward = (event.ward_code, ward_name(event.ward_code))
+    drafts = progress_letters(event.data, contact, ward, visit, policy)
+    if drafts:
+        await _store_and_hand(event, drafts, repository=repository, sender=sender, policy=policy)
+
+
+async def _store_and_hand(
+    event: Envelope[VisitScheduled | RequestProgress],
+    drafts: tuple[Draft, ...],
+    *,
+    repository: Messages,
+    sender: Sender,
+    policy: Policy,
+) -> None:
+    now = sender.now()
     messages = [Message.prepared(event, draft, sender.channels.start(draft.preferred), now, policy) for draft in drafts]
     # Claimed before they are stored: the messages this call stores are this replica's to send, at
     # once and without reading them back; a redelivered event stores none, so hands over none.

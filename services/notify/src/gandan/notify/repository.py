@@ -10,7 +10,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
 from gandan.notify.channels import TokenPair
-from gandan.notify.domain import Cause, Contact, Message, MessageStatus, Preferences
+from gandan.notify.domain import BookedVisit, Cause, Contact, Message, MessageStatus, Preferences
 from gandan.notify.templates import Encoding
 from gandan.shared.events import DeliveryChannel, RecipientRole
 from gandan.shared.idempotency import insert_each_new, insert_once
@@ -71,6 +71,16 @@ class MongoMessages:
         channel = chosen.get("channel")
         preferences = Preferences(DeliveryChannel(channel) if channel else None, chosen.get("non_essential", True))
         return Contact(**document, preferences=preferences)
+
+    async def booked_visit(self, request_code: str) -> BookedVisit | None:
+        document = await self.messages.find_one(
+            {"request_code": request_code, "recipient_role": RecipientRole.OFFICER},
+            {"_id": 0, "phone": 1, "params.procedure": 1},
+            sort=[("created_at", DESCENDING)],
+        )
+        if document is None:
+            return None
+        return BookedVisit(document["phone"], document.get("params", {}).get("procedure"))
 
     async def set_preferences(self, ward_code: str, request_code: str, preferences: Preferences) -> bool:
         result = await self.contacts.update_one(

@@ -98,20 +98,125 @@ def _limits(**limits: int) -> MappingProxyType[str, int]:
 
 # Zalo takes a name of 30 characters, an address of 200; ours are shorter, so the whole stays under
 # 400 with the longest values the forms allow (a name of 100, an address or a procedure of 200).
-_NAME, _PHONE, _ADDRESS, _CODE, _WHEN, _PROCEDURE, _CENTRE = 30, 15, 70, 20, 30, 50, 80
+_NAME, _PHONE, _ADDRESS, _CODE, _WHEN, _PROCEDURE, _CENTRE = 30, 15, 70, 20, 40, 50, 80
 
+# --- the letters of a request's progress, to its citizen (intake's lifecycle events; seed 004 B.4) ---
+
+_DOCUMENTS, _HOTLINE, _DATE, _TRACKING, _URL = 60, 20, 10, 20, 60
+
+
+def _letter(template_id: str, sms: str, zns: str, *, essential: bool = True, **limits: int) -> Template:
+    return Template(
+        template_id,
+        1,
+        sms=Text(sms),
+        zns=Text(zns),
+        zns_limits=_limits(citizen_name=_NAME, centre=_CENTRE, request_code=_CODE, **limits),
+        essential=essential,
+    )
+
+
+PROGRESS_LETTERS = (
+    _letter(
+        "appointment_agreed_citizen",
+        "$ward hẹn $when_short tại nhà. Xin chuẩn bị: $documents. Đổi lịch liên hệ $hotline. Mã $request_code",
+        "Kính gửi ông/bà $citizen_name: $centre xác nhận lịch hẹn đến nhà ông/bà vào $when (mã yêu cầu "
+        "$request_code). Xin ông/bà chuẩn bị sẵn: $documents. Nếu cần đổi lịch, xin ông/bà liên hệ $hotline.",
+        when=_WHEN,
+        documents=_DOCUMENTS,
+        hotline=_HOTLINE,
+    ),
+    # One wording per way the result is handed over (seed 000 III.5).
+    _letter(
+        "result_ready_portal",
+        "$ward: đã có kết quả hồ sơ $request_code của ông/bà trên Cổng Dịch vụ công.",
+        "Kính gửi ông/bà $citizen_name: kết quả giải quyết hồ sơ của ông/bà (mã yêu cầu $request_code) đã "
+        "được trả trên Cổng Dịch vụ công. Ông/bà đăng nhập bằng tài khoản định danh điện tử VNeID để xem và "
+        "tải về. $centre trân trọng thông báo.",
+    ),
+    _letter(
+        "result_ready_post",
+        "$ward: kết quả hồ sơ $request_code đã gửi qua bưu điện đến ông/bà, mã bưu gửi $tracking_number.",
+        "Kính gửi ông/bà $citizen_name: $centre đã gửi kết quả giải quyết hồ sơ của ông/bà (mã yêu cầu "
+        "$request_code) qua dịch vụ bưu chính công ích, mã bưu gửi $tracking_number. Nhân viên bưu điện sẽ "
+        "liên hệ ông/bà khi giao.",
+        tracking_number=_TRACKING,
+    ),
+    _letter(
+        "result_ready_centre",
+        "$ward: đã có kết quả hồ sơ $request_code tại Trung tâm. Người đến nhận xin mang theo CCCD.",
+        "Kính gửi ông/bà $citizen_name: kết quả giải quyết hồ sơ của ông/bà (mã yêu cầu $request_code) đã có "
+        "tại $centre. Ông/bà hoặc người được ủy quyền xin mang theo CCCD khi đến nhận.",
+    ),
+    _letter(
+        "result_ready_home",
+        "$ward: đã có kết quả hồ sơ $request_code, cán bộ sẽ mang đến nhà ông/bà và gọi trước khi đến.",
+        "Kính gửi ông/bà $citizen_name: kết quả giải quyết hồ sơ của ông/bà (mã yêu cầu $request_code) đã có. "
+        "$centre sẽ trả kết quả tại nhà ông/bà; cán bộ sẽ gọi điện trước khi đến.",
+    ),
+    # Greetings are not essential: a citizen who opted out of the rest does not get them.
+    _letter(
+        "result_delivered_birth",
+        "$ward chúc mừng gia đình ông/bà $citizen_name có thêm thành viên mới. Chúc cháu bé luôn khỏe mạnh!",
+        "Kính gửi ông/bà $citizen_name: $centre xin chúc mừng gia đình ông/bà đón thêm thành viên mới. Kính "
+        "chúc cháu bé luôn khỏe mạnh, ngoan ngoãn và gia đình luôn hạnh phúc, bình an. (Mã yêu cầu: $request_code.)",
+        essential=False,
+    ),
+    _letter(
+        "result_delivered_marriage",
+        "$ward chúc mừng ông/bà $citizen_name đã đăng ký kết hôn. Chúc ông/bà và người bạn đời trăm năm hạnh phúc!",
+        "Kính gửi ông/bà $citizen_name: nhân dịp ông/bà đăng ký kết hôn, $centre xin gửi lời chúc mừng tốt đẹp "
+        "nhất. Kính chúc ông/bà và người bạn đời trăm năm hạnh phúc. (Mã yêu cầu: $request_code.)",
+        essential=False,
+    ),
+    _letter(
+        "result_delivered_death",
+        "$ward xin thành kính chia buồn cùng ông/bà $citizen_name và gia đình. Mong gia đình sớm vượt qua mất mát.",
+        "Kính gửi ông/bà $citizen_name và gia đình: $centre xin thành kính chia buồn trước sự mất mát lớn của "
+        "gia đình. Kính mong ông/bà và gia đình sớm vượt qua nỗi đau, giữ gìn sức khỏe. (Mã yêu cầu: $request_code.)",
+        essential=False,
+    ),
+    # The apology for a late dossier, with its new date (seed 004 B.4: "xin lỗi và xin gia hạn").
+    _letter(
+        "request_overdue_apology",
+        "$ward xin lỗi ông/bà: hồ sơ $request_code chưa giải quyết kịp hạn, hẹn trả kết quả ngày $new_due_date. "
+        "Mong ông/bà thông cảm.",
+        "Kính gửi ông/bà $citizen_name: $centre chân thành xin lỗi ông/bà vì hồ sơ (mã yêu cầu $request_code) "
+        "chưa được giải quyết đúng hạn. Trung tâm xin gia hạn và hẹn trả kết quả vào ngày $new_due_date. Rất "
+        "mong ông/bà thông cảm.",
+        new_due_date=_DATE,
+    ),
+    # Answered with the request code and the phone the message reached (intake's POST /v1/survey).
+    _letter(
+        "request_closed_survey",
+        "$ward mời ông/bà đánh giá sự hài lòng tại $survey_url với mã $request_code và số điện thoại này.",
+        "Kính gửi ông/bà $citizen_name: hồ sơ của ông/bà (mã yêu cầu $request_code) đã hoàn tất. Để $centre "
+        "phục vụ tốt hơn, kính mời ông/bà đánh giá mức độ hài lòng tại $survey_url: nhập mã yêu cầu và số điện "
+        "thoại nhận tin này.",
+        essential=False,
+        survey_url=_URL,
+    ),
+)
+
+
+# Each letter by its id, at its current version.
+LETTERS: MappingProxyType[str, Template] = MappingProxyType({t.id: t for t in PROGRESS_LETTERS})
+
+# The SMS forms of staff carry what the officer needs on the way (seed 000: the citizen's phone, to
+# call first); the rest (who goes with them, the procedure for the leader) is in the ZNS form, so
+# that the SMS fits in two parts with a real address and procedure.
 TEMPLATES: MappingProxyType[tuple[str, int], Template] = MappingProxyType(
     {
         (t.id, t.version): t
         for t in (
             Template(
                 "visit_appointment_citizen",
-                2,
+                3,
                 sms=Text(
-                    "$ward hẹn đến nhà ông/bà $citizen_name lúc $when_short hỗ trợ thủ tục $procedure. Mã $request_code"
+                    "$ward hẹn đến nhà ông/bà $citizen_name vào $when_short hỗ trợ thủ tục $procedure. Mã $request_code"
                 ),
                 zns=Text(
-                    "Kính gửi ông/bà $citizen_name: $centre hẹn đến nhà ông/bà lúc $when để hỗ trợ thủ tục "
+                    "Kính gửi ông/bà $citizen_name: $centre hẹn đến nhà ông/bà vào $when để hỗ trợ thủ tục "
                     '"$procedure". Cán bộ $officer_name cùng ông/bà $leader_name sẽ đến. Mã yêu cầu: $request_code.'
                 ),
                 zns_limits=_limits(
@@ -126,15 +231,12 @@ TEMPLATES: MappingProxyType[tuple[str, int], Template] = MappingProxyType(
             ),
             Template(
                 "visit_assignment_officer",
-                2,
+                3,
                 # The citizen's phone, so the officer can call before going (seed 000).
-                sms=Text(
-                    "Lịch $when_short: nhà $citizen_name $citizen_phone, $address; $procedure; "
-                    "cùng $leader_name $leader_phone. $request_code"
-                ),
+                sms=Text("Lịch $when_short: $citizen_name $citizen_phone, $address; $procedure. $request_code"),
                 zns=Text(
                     "Phân công: đồng chí $officer_name đến nhà ông/bà $citizen_name ($citizen_phone), $address "
-                    'lúc $when để hỗ trợ thủ tục "$procedure", cùng ông/bà $leader_name ($leader_phone). '
+                    'vào $when để hỗ trợ thủ tục "$procedure", cùng ông/bà $leader_name ($leader_phone). '
                     "Mã yêu cầu: $request_code."
                 ),
                 zns_limits=_limits(
@@ -151,14 +253,14 @@ TEMPLATES: MappingProxyType[tuple[str, int], Template] = MappingProxyType(
             ),
             Template(
                 "visit_assignment_leader",
-                2,
+                3,
                 sms=Text(
-                    "Lịch $when_short: cùng cán bộ $officer_name $officer_phone đến nhà $citizen_name, $address; "
-                    "$procedure. $request_code"
+                    "Lịch $when_short: cùng cán bộ $officer_name $officer_phone đến nhà $citizen_name, $address. "
+                    "$request_code"
                 ),
                 zns=Text(
                     "Đề nghị ông/bà $leader_name cùng cán bộ $officer_name ($officer_phone) đến nhà ông/bà "
-                    '$citizen_name, $address lúc $when để hỗ trợ thủ tục "$procedure". Mã yêu cầu: $request_code.'
+                    '$citizen_name, $address vào $when để hỗ trợ thủ tục "$procedure". Mã yêu cầu: $request_code.'
                 ),
                 zns_limits=_limits(
                     leader_name=_NAME,
@@ -171,6 +273,7 @@ TEMPLATES: MappingProxyType[tuple[str, int], Template] = MappingProxyType(
                     request_code=_CODE,
                 ),
             ),
+            *PROGRESS_LETTERS,
         )
     }
 )
