@@ -164,6 +164,7 @@ class RecipientRole(StrEnum):
     CITIZEN = "citizen"
     OFFICER = "officer"
     GROUP_LEADER = "group_leader"
+    LEADERSHIP = "leadership"  # the centre's leadership: escalations and the morning digest
 
 
 class StaffContact(Contract):
