@@ -14,7 +14,17 @@ from gandan.dispatch.handlers import OneBookingAtATime, announce_served_wards, s
 from gandan.dispatch.repository import MongoRosters, MongoVisits
 from gandan.dispatch.roster import load_roster, shipped_wards
 from gandan.shared.clock import utcnow
-from gandan.shared.events import RequestRegistered, RosterChanged, VisitScheduled, WardsServed
+from gandan.shared.events import (
+    DigestPrepared,
+    RequestRegistered,
+    RosterChanged,
+    RoutePlanned,
+    ServiceLevelBreached,
+    VisitRescheduled,
+    VisitScheduled,
+    VisitUnassignable,
+    WardsServed,
+)
 from gandan.shared.service import Service, run
 from gandan.shared.settings import ServiceSettings
 from gandan.shared.spec import ServiceSpec
@@ -36,7 +46,17 @@ class DispatchSettings(ServiceSettings):
 SPEC = ServiceSpec(
     name="dispatch",
     settings=DispatchSettings,
-    produces=(VisitScheduled, RosterChanged, WardsServed),
+    # The planned day's types: declared ahead of dispatch's publishing them (issue 9), for notify's letters.
+    produces=(
+        VisitScheduled,
+        RosterChanged,
+        WardsServed,
+        RoutePlanned,
+        VisitUnassignable,
+        VisitRescheduled,
+        ServiceLevelBreached,
+        DigestPrepared,
+    ),
     handlers={RequestRegistered.event_type: schedule_home_visit},
 )
 
