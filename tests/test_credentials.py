@@ -209,8 +209,9 @@ ACROSS[("notify", "put", "/v1/contacts/{code}/preferences")] = lambda c, code, h
     f"/v1/contacts/{B_NOTIFY_CODE}/preferences", json={"preferred_channel": "sms", "non_essential": False}, headers=h
 )
 # No credential of ours: reached with a request's code and phone (intake's own tests), or the
-# providers' delivery receipts, checked by their signature or secret (notify's own tests).
-CITIZEN_PROOF = {"/v1/lookup", "/v1/survey", "/v1/receipts/zalo", "/v1/receipts/esms"}
+# providers' webhooks (delivery receipts; staff's replies, which Zalo posts to the receipts' webhook
+# too), checked by their signature or secret (notify's own tests).
+CITIZEN_PROOF = {"/v1/lookup", "/v1/survey", "/v1/receipts/zalo", "/v1/receipts/esms", "/v1/replies/esms"}
 
 
 def test_every_endpoint_of_every_service_has_its_cross_ward_attempt(service_settings):

@@ -70,6 +70,9 @@ ANSWERS = {
         # Delivery receipts: no credential, the provider's signature or our callback secret instead.
         ("post", "/v1/receipts/zalo"): {"200", "401", "422", "503"},
         ("get", "/v1/receipts/esms"): {"200", "401", "422", "503"},
+        # Staff's replies by SMS (eSMS's two-way callback), checked by our callback secret.
+        ("get", "/v1/replies/esms"): {"200", "401", "422", "503"},
+        ("post", "/v1/replies/esms"): {"200", "401", "413", "422", "503"},
         ("put", "/v1/contacts/{code}/preferences"): {"200", "401", "403", "404", "422", "503"},
     },
     "audit": {("get", "/v1/requests/{code}/trail"): {"200", "401", "403", "404", "422", "503"}},

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from copy import deepcopy
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
 
-from gandan.notify.domain import BookedVisit, Contact, Message, MessageStatus, Preferences
+from gandan.notify.domain import ANSWERABLE, BookedVisit, Contact, Message, MessageStatus, Preferences
 from gandan.shared.events import DeliveryChannel, Envelope, EventData, RecipientRole
 
 
@@ -16,6 +18,8 @@ class FakeMessages:
         self.wards: dict[str, str] = {}  # request code → ward code
         self.messages: dict[str, Message] = {}
         self.outbox: dict[str, list[Envelope[EventData]]] = {}
+        self.routes: dict[str, tuple[int, str]] = {}  # ward:day:team → revision, event id
+        self.replies: dict[str, tuple[dict[str, Any], Envelope[EventData]]] = {}
 
     async def remember_contact(self, ward_code: str, contact: Contact) -> None:
         self.contacts.setdefault(contact.request_code, contact)
@@ -107,6 +111,36 @@ class FakeMessages:
         listed.sort(key=lambda m: m.id)
         listed.sort(key=lambda m: m.created_at, reverse=True)
         return deepcopy(listed[:limit])
+
+    async def contacts_of(self, request_codes: list[str]) -> dict[str, Contact]:
+        return {code: self.contacts[code] for code in request_codes if code in self.contacts}
+
+    async def claim_route(self, ward_code: str, day: date, team_id: str, revision: int, event_id: UUID) -> bool:
+        key, seen = f"{ward_code}:{day}:{team_id}", self.routes.get(f"{ward_code}:{day}:{team_id}")
+        if seen is not None and seen[0] >= revision and seen != (revision, str(event_id)):
+            return False
+        self.routes[key] = (revision, str(event_id))
+        return True
+
+    async def windows_told(self, day: date, request_codes: list[str], except_cause: UUID) -> dict[str, str]:
+        return {
+            m.request_code: m.params["window"]
+            for m in sorted(self.messages.values(), key=lambda m: (m.created_at, m.id))
+            if m.template_id == "visit_window_citizen"
+            and m.request_code in request_codes
+            and m.refs.get("day") == day.isoformat()
+            and m.cause.event_id != except_cause
+        }
+
+    async def latest_answerable(self, phone: str) -> Message | None:
+        found = [m for m in self.messages.values() if m.phone == phone and m.template_id in ANSWERABLE]
+        return deepcopy(max(found, key=lambda m: (m.created_at, m.id))) if found else None
+
+    async def record_reply(self, reply_id: str, reply: dict[str, Any], event: Envelope[EventData]) -> bool:
+        if reply_id in self.replies:
+            return False
+        self.replies[reply_id] = (reply, event)
+        return True
 
     def by_role(self) -> dict[str, Message]:
         return {m.recipient_role.value: m for m in self.messages.values()}

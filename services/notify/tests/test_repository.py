@@ -5,15 +5,30 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
-from gandan.notify.domain import BookedVisit, Contact, Message, MessageStatus, Policy, Preferences, visit_messages
+from gandan.notify.domain import (
+    EVENTS,
+    BookedVisit,
+    Contact,
+    Message,
+    MessageStatus,
+    Policy,
+    Preferences,
+    route_messages,
+    staff_replied,
+    visit_messages,
+)
+from gandan.notify.replies import parse_reply
 from gandan.notify.repository import MinuteRateLimit, MongoMessages
 from gandan.shared.clock import utcnow
 from gandan.shared.events import DeliveryChannel, StaffContact, parse_event
 from gandan.shared.outbox import Outbox
-from gandan.testing.factories import contact_registered, envelope, visit_scheduled
+from gandan.testing.factories import CITIZEN_PHONE, LEADER, OFFICER, contact_registered, envelope, visit_scheduled
+
+from .test_planned_day_letters import contact, route
 
 
 class RelayNotRunning:
@@ -141,3 +156,70 @@ async def test_the_booked_visit_is_what_the_officer_of_the_requests_latest_visit
 
     assert await repository.booked_visit("GD-AB12CD3") == BookedVisit("0976964382", "Đăng ký khai sinh")
     assert await repository.booked_visit("GD-OTHER00") is None
+
+
+# --- dispatch's planned day and the staff's replies ---------------------------------------------
+
+
+async def test_a_teams_day_goes_to_its_latest_revision_and_a_redelivery_of_it_goes_on(repository):
+    day, ward = datetime(2026, 11, 30).date(), "11002"
+    first, second, late = uuid4(), uuid4(), uuid4()
+
+    assert await repository.claim_route(ward, day, "team-1", 1, first)
+    assert await repository.claim_route(ward, day, "team-1", 2, second)
+    assert await repository.claim_route(ward, day, "team-1", 2, second)  # the same event again
+    assert not await repository.claim_route(ward, day, "team-1", 1, late)  # replaced
+    assert not await repository.claim_route(ward, day, "team-1", 2, late)  # the same revision, another event
+    assert await repository.claim_route(ward, day, "team-2", 1, late)  # another team's day
+
+
+async def test_the_windows_told_are_the_latest_of_other_events_for_that_day(repository):
+    policy = Policy(quiet_hours=None)
+
+    async def told_by(event, at):
+        contacts = {s.request_code: contact(s.request_code) for s in event.data.stops}
+        drafts = route_messages(event.data, contacts, {}, None)
+        await repository.add([Message.prepared(event, d, DeliveryChannel.SANDBOX, at, policy) for d in drafts])
+
+    first = envelope(route(2))
+    moved = first.data.stops[0].model_copy(
+        update={"arrives_until": first.data.stops[0].arrives_until + timedelta(minutes=5)}
+    )
+    second = envelope(route(2, revision=2, stops=(moved, first.data.stops[1])))
+    await told_by(first, utcnow())
+    await told_by(second, utcnow() + timedelta(seconds=1))
+    codes = [s.request_code for s in first.data.stops]
+
+    assert await repository.windows_told(first.data.day, codes, uuid4()) == {
+        codes[0]: "8:10-8:55",
+        codes[1]: "9:00-9:40",
+    }
+    assert await repository.windows_told(first.data.day, codes, second.id) == {
+        codes[0]: "8:10-8:50",
+        codes[1]: "9:00-9:40",
+    }
+    assert await repository.windows_told(first.data.day.replace(day=29), codes, uuid4()) == {}
+    assert await repository.contacts_of([codes[0], "GD-NOSUCH1"]) == {}
+
+
+async def test_a_reply_finds_the_latest_assignment_to_its_phone_and_is_stored_once_with_its_event(
+    repository, messages, notify_db
+):
+    await repository.add(messages)
+    officer = await repository.latest_answerable(OFFICER.phone)
+    leader = await repository.latest_answerable(LEADER.phone)
+
+    assert officer is not None and officer.template_id == "visit_assignment_officer"
+    assert officer.refs == {"visit_id": "visit-1", "staff_id": "tk-03", "day": "2026-11-30"}
+    assert leader is not None and leader.template_id == "visit_assignment_leader"
+    assert await repository.latest_answerable(CITIZEN_PHONE) is None  # a citizen's appointment is not answered
+
+    replied = staff_replied(officer, parse_reply("OK"), DeliveryChannel.ZALO)
+    assert replied is not None
+    event = EVENTS.new(replied, ward_code="11002", correlation_id=uuid4())
+    assert await repository.record_reply("zalo:msg-1", {"answer": "accepted"}, event)
+    assert not await repository.record_reply("zalo:msg-1", {"answer": "accepted"}, event)
+
+    [stored] = await notify_db["replies"].find().to_list()
+    [entry] = stored["outbox"]
+    assert parse_event(entry["event"]).data == replied

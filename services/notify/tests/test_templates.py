@@ -20,6 +20,8 @@ from gandan.notify.templates import TEMPLATES, ZNS_MAX_CHARS, Encoding, Template
 from gandan.shared.events import LeaderContact, StaffContact
 from gandan.testing.factories import contact_registered, visit_scheduled
 
+from .test_planned_day_letters import typical_drafts as planned_day_drafts
+
 # The typical value of every parameter a template may have: realistic ones, as the forms and the
 # rosters give them (the form's own example of an address and a procedure), and the longer of the two
 # ways a time is told in an SMS. A template with a parameter not here fails the tests below: add it.
@@ -43,6 +45,26 @@ TYPICAL_VALUES = {
     "tracking_number": "EB123456789VN",
     "new_due_date": "20/12/2026",
     "survey_url": "https://dichvucong.thachkhoi.gov.vn/khao-sat",
+    # dispatch's planned day: a day of five stops, a digest of a usual morning
+    "day": "30/11",
+    "day_long": "thứ Hai, 30/11/2026",
+    "window": "10:40-11:20",
+    "changed": " (đã đổi)",
+    "stops": "5 nhà: 1) 8:10-8:50 GD-AB12C00 (Thanh Xá); 2) 9:00-9:40 GD-AB12C01 (Quán Bồ); "
+    "3) 9:50-10:30 GD-AB12C02 (Vĩnh Lộc); 4) 10:40-11:20 GD-AB12C03 (An Trì); 5) 11:30-12:10 GD-AB12C04 (Đông Thái)",
+    "stops_short": "5 nhà: 8:10 GD-AB12C00 Thanh Xá; 9:00 GD-AB12C01 Quán Bồ; +3 nhà",
+    "detail": "Không có cán bộ lĩnh vực đất đai trong tuần",
+    "detail_short": "Không có cán bộ lĩnh vực đất đai trong tuần",
+    "rule": "gọi hẹn trong 1 ngày làm việc",
+    "due": when_between(*MORNING),
+    "due_short": when_short(MORNING[0]),
+    "routes": "4",
+    "visits": "17",
+    "unassigned_count": "2",
+    "unassigned": "GD-AB12C01, GD-AB12C02",
+    "late_count": "1",
+    "late": "GD-AB12C03",
+    "codes_short": "Chưa xếp: GD-AB12C01, GD-AB12C02; Trễ: GD-AB12C03",
 }
 ALL_TEMPLATES = [pytest.param(t, id=t.key) for t in TEMPLATES.values()]
 
@@ -112,6 +134,11 @@ def drafts(values):
 
 def test_the_visits_messages_fill_their_templates_with_values_of_the_typical_kind():
     for draft in drafts(TYPICAL):
+        assert set(draft.values) <= set(TYPICAL_VALUES), draft.template.key
+
+
+def test_the_planned_days_messages_fill_their_templates_with_values_of_the_typical_kind():
+    for draft in planned_day_drafts():
         assert set(draft.values) <= set(TYPICAL_VALUES), draft.template.key
 
 

@@ -10,12 +10,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from gandan.notify.domain import Messages, MessageStatus, Preferences
-from gandan.notify.handlers import record_receipt
+from gandan.notify.handlers import ReplyOutcome, Sender, record_receipt, record_staff_reply
 from gandan.shared.auth import Credential, Role, require
 from gandan.shared.clock import utcnow
 from gandan.shared.events import DeliveryChannel, RecipientRole
 from gandan.shared.http import ApiError, RequestCode, error_responses
-from gandan.shared.phone import mask, mask_in_text
+from gandan.shared.phone import InvalidPhone, mask, mask_in_text, normalise_mobile
 
 
 class MessageView(BaseModel):
@@ -140,6 +140,11 @@ class ReceiptAnswer(BaseModel):
 class ZaloMessageRef(BaseModel):
     msg_id: str = Field(max_length=100)
     delivery_time: str | None = Field(None, max_length=40)
+    text: str | None = Field(None, max_length=2000)  # `user_send_text`: what the person wrote
+
+
+class ZaloSender(BaseModel):
+    id: str = Field(max_length=100)
 
 
 class ZaloEvent(BaseModel):
@@ -147,6 +152,7 @@ class ZaloEvent(BaseModel):
     event_name: str = Field(max_length=100)
     timestamp: str = Field(max_length=40)
     message: ZaloMessageRef | None = None
+    sender: ZaloSender | None = None
 
 
 class EsmsReport(BaseModel):
@@ -163,12 +169,13 @@ def zalo_mac(app_id: str, body: bytes, timestamp: str, secret: str) -> str:
 
 
 def receipts_router(
-    repository: Messages, *, zalo_app_id: str, zalo_secret: str | None, esms_secret: str | None
+    repository: Messages, sender: Sender, *, zalo_app_id: str, zalo_secret: str | None, esms_secret: str | None
 ) -> APIRouter:
     router = APIRouter(prefix="/v1/receipts", tags=["receipts"])
 
-    @router.post("/zalo", response_model=ReceiptAnswer, responses=error_responses(401, 422, 503))
-    async def zalo_receipt(request: Request) -> ReceiptAnswer:
+    # Zalo posts every event of the OA to its one webhook: the receipts, and what people write to the OA.
+    @router.post("/zalo", response_model=ReceiptAnswer | ReplyAnswer, responses=error_responses(401, 422, 503))
+    async def zalo_receipt(request: Request) -> ReceiptAnswer | ReplyAnswer:
         body = await request.body()
         try:
             event = ZaloEvent.model_validate_json(body)
@@ -181,6 +188,15 @@ def receipts_router(
             or not hmac.compare_digest(given, zalo_mac(event.app_id, body, event.timestamp, zalo_secret))
         ):
             raise ApiError(401, "invalid_signature", "Chữ ký của thông báo không đúng.", ZALO_SIGNATURE)
+        if event.event_name == "user_send_text" and event.message is not None and event.sender is not None:
+            return await _reply(
+                repository,
+                sender,
+                DeliveryChannel.ZALO,
+                event.sender.id,
+                event.message.text or "",
+                event.message.msg_id,
+            )
         if event.event_name != "user_received_message" or event.message is None:
             return ReceiptAnswer(status="ignored")  # `user_seen_message` and the rest: nothing to record
         recorded = await record_receipt(
@@ -206,3 +222,62 @@ def receipts_router(
         return ReceiptAnswer(status="recorded" if recorded else "ignored")
 
     return router
+
+
+# --- staff's replies to their assignments ------------------------------------------------------
+
+
+class ReplyAnswer(BaseModel):
+    status: ReplyOutcome = Field(
+        description="recorded: understood, staff.replied announced; help_sent: not understood, the sender gets "
+        "a short help message; ignored: no assignment was sent to that phone"
+    )
+
+
+class EsmsInbound(BaseModel):
+    """A text sent to the brandname's two-way number (eSMS's MO callback)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    Phone: str = Field(max_length=20)
+    Content: str = Field(max_length=2000)
+    SMSID: str | None = Field(None, max_length=100, description="eSMS's id of the inbound message, when given")
+
+
+def replies_router(repository: Messages, sender: Sender, *, esms_secret: str | None) -> APIRouter:
+    """eSMS's two-way SMS callback, checked like its delivery reports: by the secret in the address we gave.
+    (Zalo's replies come to its one webhook, `/v1/receipts/zalo`.)"""
+    router = APIRouter(prefix="/v1/replies", tags=["replies"])
+
+    def checked(secret: str) -> None:
+        if esms_secret is None or not hmac.compare_digest(secret.encode(), esms_secret.encode()):
+            raise ApiError(401, "invalid_secret", "Mã bí mật của địa chỉ nhận tin không đúng.", "secret")
+
+    @router.get("/esms", response_model=ReplyAnswer, responses=error_responses(401, 422, 503))
+    async def esms_reply(
+        inbound: Annotated[EsmsInbound, Query()], secret: Annotated[str, Query(max_length=200)]
+    ) -> ReplyAnswer:
+        checked(secret)
+        return await _reply(repository, sender, DeliveryChannel.SMS, inbound.Phone, inbound.Content, inbound.SMSID)
+
+    @router.post("/esms", response_model=ReplyAnswer, responses=error_responses(401, 413, 422, 503))
+    async def esms_reply_posted(inbound: EsmsInbound, secret: Annotated[str, Query(max_length=200)]) -> ReplyAnswer:
+        checked(secret)
+        return await _reply(repository, sender, DeliveryChannel.SMS, inbound.Phone, inbound.Content, inbound.SMSID)
+
+    return router
+
+
+async def _reply(
+    repository: Messages, sender: Sender, channel: DeliveryChannel, who: str, text: str, inbound_id: str | None
+) -> ReplyAnswer:
+    try:
+        # We assume the OA's webhook names the person by phone for people reached by ZNS (as its ZNS
+        # receipts do); a Zalo user id is no phone of ours, and is ignored like an unknown phone.
+        phone = normalise_mobile(who)
+    except InvalidPhone:
+        return ReplyAnswer(status=ReplyOutcome.IGNORED)
+    outcome = await record_staff_reply(
+        repository, sender, channel=channel, phone=phone, text=text, inbound_id=inbound_id
+    )
+    return ReplyAnswer(status=outcome)

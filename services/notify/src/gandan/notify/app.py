@@ -13,7 +13,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 from pymongo.asynchronous.database import AsyncDatabase
 
-from gandan.notify.api import messages_router, preferences_router, receipts_router
+from gandan.notify.api import messages_router, preferences_router, receipts_router, replies_router
 from gandan.notify.channels import (
     Channels,
     DevelopmentChannel,
@@ -25,12 +25,23 @@ from gandan.notify.channels import (
     ZnsChannel,
 )
 from gandan.notify.domain import Policy, QuietHours
-from gandan.notify.handlers import Sender, prepare_progress_letter, prepare_visit_messages, remember_contact
+from gandan.notify.handlers import (
+    Sender,
+    prepare_breach_messages,
+    prepare_digest_messages,
+    prepare_progress_letter,
+    prepare_rescheduled_messages,
+    prepare_route_messages,
+    prepare_unassignable_messages,
+    prepare_visit_messages,
+    remember_contact,
+)
 from gandan.notify.repository import MinuteRateLimit, MongoMessages, MongoZaloTokens
 from gandan.shared.clock import utcnow
 from gandan.shared.events import (
     AppointmentAgreed,
     ContactRegistered,
+    DigestPrepared,
     NotificationDelivered,
     NotificationFailed,
     NotificationSent,
@@ -38,7 +49,12 @@ from gandan.shared.events import (
     RequestOverdue,
     ResultDelivered,
     ResultReady,
+    RoutePlanned,
+    ServiceLevelBreached,
+    StaffReplied,
+    VisitRescheduled,
     VisitScheduled,
+    VisitUnassignable,
 )
 from gandan.shared.mongo import Document
 from gandan.shared.service import Service, run
@@ -94,7 +110,7 @@ class NotifySettings(ServiceSettings):
 SPEC = ServiceSpec(
     name="notify",
     settings=NotifySettings,
-    produces=(NotificationSent, NotificationFailed, NotificationDelivered),
+    produces=(NotificationSent, NotificationFailed, NotificationDelivered, StaffReplied),
     handlers={
         ContactRegistered.event_type: remember_contact,
         VisitScheduled.event_type: prepare_visit_messages,
@@ -104,6 +120,12 @@ SPEC = ServiceSpec(
         ResultDelivered.event_type: prepare_progress_letter,
         RequestOverdue.event_type: prepare_progress_letter,
         RequestClosed.event_type: prepare_progress_letter,
+        # The letters of dispatch's planned day.
+        RoutePlanned.event_type: prepare_route_messages,
+        VisitUnassignable.event_type: prepare_unassignable_messages,
+        VisitRescheduled.event_type: prepare_rescheduled_messages,
+        ServiceLevelBreached.event_type: prepare_breach_messages,
+        DigestPrepared.event_type: prepare_digest_messages,
     },
 )
 
@@ -212,11 +234,13 @@ def build(settings: NotifySettings | None = None) -> tuple[Service, FastAPI]:
     service.consume(repository=repository, sender=sender, policy=sender.policy)
     receipts = receipts_router(
         repository,
+        sender,
         zalo_app_id=settings.zns_app_id,
         zalo_secret=_secret(settings.zns_app_secret),
         esms_secret=_secret(settings.esms_callback_secret),
     )
-    return service, service.http_app(messages_router(repository), preferences_router(repository), receipts)
+    replies = replies_router(repository, sender, esms_secret=_secret(settings.esms_callback_secret))
+    return service, service.http_app(messages_router(repository), preferences_router(repository), receipts, replies)
 
 
 def _secret(value: SecretStr | None) -> str | None:

@@ -4,18 +4,20 @@ announces; quiet hours; what storing contacts and messages must promise (`Messag
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 from uuid import UUID
 
-from gandan.notify.templates import LETTERS, TEMPLATES, Encoding, Template, sms_size
+from gandan.notify.replies import Reply
+from gandan.notify.templates import LETTERS, TEMPLATES, Encoding, Template, clipped, sms_size
 from gandan.shared.clock import LOCAL_TZ, local
 from gandan.shared.events import (
     AppointmentAgreed,
     DeliveryChannel,
+    DigestPrepared,
     Envelope,
     EventData,
     NotificationDelivered,
@@ -30,7 +32,16 @@ from gandan.shared.events import (
     ResultDelivered,
     ResultHandover,
     ResultReady,
+    RoutePlanned,
+    RouteStop,
+    ServiceLevelBreached,
+    ServiceLevelRule,
+    StaffAnswer,
+    StaffContact,
+    StaffReplied,
+    VisitRescheduled,
     VisitScheduled,
+    VisitUnassignable,
     for_service,
 )
 from gandan.shared.idempotency import effect_id
@@ -75,6 +86,13 @@ class Draft:
     template: Template
     values: dict[str, str]
     preferred: DeliveryChannel | None = None  # the citizen's choice; staff go by the ward's route
+    # What it is about: a request code, or the key of a message about no one request (`route_key`,
+    # `digest_key`); NotificationOutcome carries it as its `request_code`.
+    subject: str = field(kw_only=True)
+    # Tells apart recipients of one role and template in one event (a day's citizens, the leadership).
+    recipient_key: str = field(default="", kw_only=True)
+    # What a staff reply to it refers to (`visit_id`, `staff_id`, `day`): kept with the message.
+    refs: Mapping[str, str] = field(default_factory=dict, kw_only=True)
 
 
 def when(moment: datetime) -> str:
@@ -159,13 +177,22 @@ def visit_messages(visit: VisitScheduled, contact: Contact, ward_name: str | Non
         "leader_phone": visit.leader.phone,
         "request_code": visit.request_code,
     }
-    recipients = (
-        (RecipientRole.CITIZEN, contact.name, contact.phone, ("visit_appointment_citizen", 3)),
-        (RecipientRole.OFFICER, visit.officer.name, visit.officer.phone, ("visit_assignment_officer", 3)),
-        (RecipientRole.GROUP_LEADER, visit.leader.name, visit.leader.phone, ("visit_assignment_leader", 3)),
+    # What the staff's replies refer to.
+    assignment = {"visit_id": visit.visit_id, "day": local(visit.starts_at).date().isoformat()}
+    recipients: tuple[tuple[RecipientRole, str, str, tuple[str, int], dict[str, str]], ...] = (
+        (RecipientRole.CITIZEN, contact.name, contact.phone, ("visit_appointment_citizen", 3), {}),
+        (
+            RecipientRole.OFFICER,
+            visit.officer.name,
+            visit.officer.phone,
+            ("visit_assignment_officer", 3),
+            assignment | {"staff_id": visit.officer.staff_id},
+        ),
+        (RecipientRole.GROUP_LEADER, visit.leader.name, visit.leader.phone, ("visit_assignment_leader", 3), assignment),
     )
     drafts = (
-        Draft(role, name, phone, TEMPLATES[key], _used(TEMPLATES[key], values)) for role, name, phone, key in recipients
+        Draft(role, name, phone, TEMPLATES[key], _used(TEMPLATES[key], values), subject=visit.request_code, refs=refs)
+        for role, name, phone, key, refs in recipients
     )
     return tuple(d for d in (for_citizen(d, contact.preferences) for d in drafts) if d is not None)
 
@@ -247,7 +274,14 @@ def progress_letters(
         return ()
     template_id, own = letter
     template = LETTERS[template_id]
-    draft = Draft(RecipientRole.CITIZEN, contact.name, contact.phone, template, _used(template, values | own))
+    draft = Draft(
+        RecipientRole.CITIZEN,
+        contact.name,
+        contact.phone,
+        template,
+        _used(template, values | own),
+        subject=event.request_code,
+    )
     chosen = for_citizen(draft, contact.preferences)
     return (chosen,) if chosen is not None else ()
 
@@ -292,6 +326,285 @@ _GREETINGS = {
 def result_delivered_letter(event: ResultDelivered) -> tuple[str, dict[str, str]] | None:
     template_id = _GREETINGS.get(event.procedure_kind)
     return (template_id, {}) if template_id else None
+
+
+# --- letters of dispatch's planned day (route.planned, visit.unassignable, visit.rescheduled,
+# service_level.breached, digest.prepared) -------------------------------------------------------
+
+SMS_PARTS = 2  # what an SMS may take for typical values
+# The templates a staff member answers (OK / KHÔNG / ĐỔI …), and who answers each.
+ANSWERABLE = {
+    "visit_assignment_officer": RecipientRole.OFFICER,
+    "visit_rescheduled_officer": RecipientRole.OFFICER,
+    "visit_assignment_leader": RecipientRole.GROUP_LEADER,
+}
+_RULES = {
+    ServiceLevelRule.FIRST_CONTACT: "gọi hẹn trong 1 ngày làm việc",
+    ServiceLevelRule.VISIT_DEADLINE: "đến nhà đúng hạn",
+}
+_DETAIL_SHORT = 50
+
+
+def route_key(day: date, team_id: str) -> str:
+    """What a team's day's route is about, in place of a request code."""
+    return f"route:{day.isoformat()}:{team_id}"
+
+
+def digest_key(day: date) -> str:
+    return f"digest:{day.isoformat()}"
+
+
+def day_short(day: date) -> str:
+    """`30/11`."""
+    return f"{day:%d/%m}"
+
+
+def day_long(day: date) -> str:
+    """`thứ Hai, 30/11/2026`."""
+    return f"{_WEEKDAYS[day.weekday()]}, {day:%d/%m/%Y}"
+
+
+def _clock(moment: datetime) -> str:
+    at = local(moment)
+    return f"{at.hour}:{at.minute:02d}"
+
+
+def window(stop: RouteStop) -> str:
+    """`8:10-8:50`, in Vietnam's time (a hyphen: an en dash is not in the GSM alphabet)."""
+    return f"{_clock(stop.arrives_from)}-{_clock(stop.arrives_until)}"
+
+
+def _fit(
+    template: Template, values: dict[str, str], name: str, render: Callable[[int], str], most: int
+) -> dict[str, str]:
+    """`values` with `name` rendered with as many of `most` items as keep the SMS within two parts."""
+    for shown in range(most, 0, -1):
+        fitted = values | {name: render(shown)}
+        if sms_size(template.sms_text(fitted, unaccented=False)).segments <= SMS_PARTS:
+            return fitted
+    return values | {name: render(0)}
+
+
+def route_messages(
+    route: RoutePlanned, contacts: Mapping[str, Contact], told: Mapping[str, str], ward_name: str | None
+) -> tuple[Draft, ...]:
+    """Each citizen of the day their arrival window, unless `told` (request code → window) says they have
+    it already; the officer and companions the route of the day, in order."""
+    drafts: list[Draft] = []
+    citizen_letter = LETTERS["visit_window_citizen"]
+    common = {
+        "ward": ward_short(ward_name),
+        "centre": centre_of(ward_name),
+        "day": day_short(route.day),
+        "day_long": day_long(route.day),
+    }
+    for stop in route.stops:
+        if told.get(stop.request_code) == window(stop):
+            continue
+        contact = contacts[stop.request_code]
+        values = common | {
+            "citizen_name": contact.name,
+            "window": window(stop),
+            "procedure": stop.procedure,
+            "request_code": stop.request_code,
+        }
+        draft = Draft(
+            RecipientRole.CITIZEN,
+            contact.name,
+            contact.phone,
+            citizen_letter,
+            _used(citizen_letter, values),
+            subject=stop.request_code,
+            recipient_key=stop.request_code,
+            refs={"day": route.day.isoformat()},  # what `Messages.windows_told` finds it by
+        )
+        if (chosen := for_citizen(draft, contact.preferences)) is not None:
+            drafts.append(chosen)
+    letter = LETTERS["route_of_day_officer"]
+    stops = [f"{window(s)} {s.request_code} ({s.residential_group})" for s in route.stops]
+    count = f"{len(stops)} nhà"
+    listed = f"{count}: " + "; ".join(f"{i}) {stop}" for i, stop in enumerate(stops, 1)) if stops else ""
+
+    def short(shown: int) -> str:
+        if not stops:
+            return "không còn nhà nào."
+        more = len(stops) - shown
+        first = [f"{_clock(s.arrives_from)} {s.request_code} {s.residential_group}" for s in route.stops[:shown]]
+        return f"{count}: " + "; ".join(first + ([f"+{more} nhà"] if more else []))
+
+    for staff in (route.officer, *route.companions):
+        values = common | {
+            "changed": " (đã đổi)" if route.revision > 1 else "",
+            "officer_name": staff.name,
+            "stops": listed or "không còn nhà nào",
+        }
+        values = _fit(letter, values, "stops_short", short, len(stops))
+        drafts.append(
+            Draft(
+                RecipientRole.OFFICER,
+                staff.name,
+                staff.phone,
+                letter,
+                _used(letter, values),
+                subject=route_key(route.day, route.team_id),
+                recipient_key=staff.staff_id,
+            )
+        )
+    return tuple(drafts)
+
+
+def unassignable_messages(event: VisitUnassignable, contact: Contact, ward_name: str | None) -> tuple[Draft, ...]:
+    """The citizen: the centre will call; each of the leadership: whom to call, and why."""
+    values = {
+        "ward": ward_short(ward_name),
+        "centre": centre_of(ward_name),
+        "request_code": event.request_code,
+        "citizen_name": contact.name,
+        "citizen_phone": contact.phone,
+        "detail": event.detail,
+        "detail_short": clipped(event.detail, _DETAIL_SHORT),
+    }
+    citizen_letter = LETTERS["visit_unassignable_citizen"]
+    citizen = Draft(
+        RecipientRole.CITIZEN,
+        contact.name,
+        contact.phone,
+        citizen_letter,
+        _used(citizen_letter, values),
+        subject=event.request_code,
+    )
+    chosen = for_citizen(citizen, contact.preferences)
+    return (
+        *((chosen,) if chosen else ()),
+        *_to_leadership("visit_unassignable_leadership", event.leadership, values, event.request_code),
+    )
+
+
+def rescheduled_messages(event: VisitRescheduled, contact: Contact, ward_name: str | None) -> tuple[Draft, ...]:
+    """The citizen: the new time and officer; the new officer: the assignment, with the citizen's phone."""
+    values = {
+        "ward": ward_short(ward_name),
+        "centre": centre_of(ward_name),
+        "citizen_name": contact.name,
+        "citizen_phone": contact.phone,
+        "address": contact.address,
+        "when": when(event.starts_at),
+        "when_short": when_short(event.starts_at),
+        "officer_name": event.officer.name,
+        "leader_name": event.leader.name,
+        "leader_phone": event.leader.phone,
+        "request_code": event.request_code,
+    }
+    to_citizen, to_officer = LETTERS["visit_rescheduled_citizen"], LETTERS["visit_rescheduled_officer"]
+    citizen = Draft(
+        RecipientRole.CITIZEN,
+        contact.name,
+        contact.phone,
+        to_citizen,
+        _used(to_citizen, values),
+        subject=event.request_code,
+    )
+    officer = Draft(
+        RecipientRole.OFFICER,
+        event.officer.name,
+        event.officer.phone,
+        to_officer,
+        _used(to_officer, values),
+        subject=event.request_code,
+        refs={
+            "visit_id": event.visit_id,
+            "staff_id": event.officer.staff_id,
+            "day": local(event.starts_at).date().isoformat(),
+        },
+    )
+    chosen = for_citizen(citizen, contact.preferences)
+    return (*((chosen,) if chosen else ()), officer)
+
+
+def breach_messages(event: ServiceLevelBreached, ward_name: str | None) -> tuple[Draft, ...]:
+    values = {
+        "centre": centre_of(ward_name),
+        "request_code": event.request_code,
+        "rule": _RULES[event.rule],
+        "due": when(event.due_at),
+        "due_short": when_short(event.due_at),
+    }
+    return _to_leadership("service_level_breached_leadership", event.leadership, values, event.request_code)
+
+
+def digest_messages(event: DigestPrepared, ward_name: str | None) -> tuple[Draft, ...]:
+    letter = LETTERS["digest_leadership"]
+    codes = [*event.unassigned, *event.late]
+    values = {
+        "ward": ward_short(ward_name),
+        "centre": centre_of(ward_name),
+        "day": day_short(event.day),
+        "day_long": day_long(event.day),
+        "routes": str(event.routes),
+        "visits": str(event.visits),
+        "unassigned_count": str(len(event.unassigned)),
+        "unassigned": ", ".join(event.unassigned) or "không",
+        "late_count": str(len(event.late)),
+        "late": ", ".join(event.late) or "không",
+    }
+
+    def short(shown: int) -> str:
+        unassigned, late = event.unassigned[:shown], event.late[: max(0, shown - len(event.unassigned))]
+        parts = [
+            f"{label}: {', '.join(listed)}" for label, listed in (("Chưa xếp", unassigned), ("Trễ", late)) if listed
+        ]
+        more = len(codes) - shown
+        return "; ".join(parts + ([f"+{more} mã"] if more else []))
+
+    values = _fit(letter, values, "codes_short", short, len(codes))
+    return _to_leadership("digest_leadership", event.leadership, values, digest_key(event.day))
+
+
+def _to_leadership(
+    template_id: str, leadership: tuple[StaffContact, ...], values: dict[str, str], subject: str
+) -> tuple[Draft, ...]:
+    letter = LETTERS[template_id]
+    return tuple(
+        Draft(
+            RecipientRole.LEADERSHIP,
+            person.name,
+            person.phone,
+            letter,
+            _used(letter, values),
+            subject=subject,
+            recipient_key=person.staff_id,
+        )
+        for person in leadership
+    )
+
+
+def help_message(assignment: Message) -> Draft:
+    """The short help SMS to a staff member whose answer to `assignment` was not understood."""
+    letter = LETTERS["staff_reply_help"]
+    return Draft(
+        assignment.recipient_role,
+        assignment.recipient_name,
+        assignment.phone,
+        letter,
+        {"request_code": assignment.request_code},
+        subject=assignment.request_code,
+    )
+
+
+def staff_replied(assignment: Message, reply: Reply, channel: DeliveryChannel) -> StaffReplied | None:
+    """What a reply to `assignment` announces; None if it was not understood."""
+    proposed_at = reply.proposed_at(date.fromisoformat(assignment.refs["day"]))
+    if reply.answer is None or (reply.answer is StaffAnswer.OTHER_TIME and proposed_at is None):
+        return None
+    return StaffReplied(
+        request_code=assignment.request_code,
+        visit_id=assignment.refs["visit_id"],
+        recipient_role=assignment.recipient_role,
+        staff_id=assignment.refs.get("staff_id"),
+        answer=reply.answer,
+        proposed_at=proposed_at,
+        channel=channel,
+    )
 
 
 # --- when citizens may be written to -----------------------------------------------
@@ -405,26 +718,51 @@ class Message:
     delivered_at: datetime | None = None
     failed_at: datetime | None = None
     failure: str | None = None
+    refs: dict[str, str] = field(default_factory=dict)  # what a staff reply to it refers to (Draft.refs)
     # What its last change announces, for the repository to store with it.
     events: list[Envelope[EventData]] = field(default_factory=list, compare=False)
 
     @classmethod
     def prepared(
         cls,
-        cause: Envelope[VisitScheduled | RequestProgress],
+        cause: Envelope[EventData],
+        draft: Draft,
+        channel: DeliveryChannel,
+        now: datetime,
+        policy: Policy,
+    ) -> Message:
+        # One message per event, recipient and template: a redelivery prepares the same ids.
+        part = f"{draft.recipient_role.value}:{draft.template.id}"
+        if draft.recipient_key:
+            part = f"{part}:{draft.recipient_key}"
+        return cls.drafted(
+            effect_id(cause.id, part),
+            cause.ward_code,
+            Cause(cause.id, cause.correlation_id),
+            draft,
+            channel,
+            now,
+            policy,
+        )
+
+    @classmethod
+    def drafted(
+        cls,
+        id: str,
+        ward_code: str,
+        cause: Cause,
         draft: Draft,
         channel: DeliveryChannel,
         now: datetime,
         policy: Policy,
     ) -> Message:
         template = draft.template
-        text = template.sms_text(draft.values, unaccented=cause.ward_code in policy.unaccented_wards)
+        text = template.sms_text(draft.values, unaccented=ward_code in policy.unaccented_wards)
         size = sms_size(text)
         return cls(
-            # One message per event, recipient and template: a redelivery prepares the same ids.
-            id=effect_id(cause.id, f"{draft.recipient_role.value}:{template.id}"),
-            ward_code=cause.ward_code,
-            request_code=cause.data.request_code,
+            id=id,
+            ward_code=ward_code,
+            request_code=draft.subject,
             recipient_role=draft.recipient_role,
             recipient_name=draft.recipient_name,
             phone=draft.phone,
@@ -435,9 +773,10 @@ class Message:
             text=text,
             encoding=size.encoding,
             segments=size.segments,
-            cause=Cause(cause.id, cause.correlation_id),
+            cause=cause,
             created_at=now,
-            next_attempt_at=policy.earliest(cause.ward_code, draft.recipient_role, template.id, now),
+            next_attempt_at=policy.earliest(ward_code, draft.recipient_role, template.id, now),
+            refs=dict(draft.refs),
         )
 
     @property
@@ -570,4 +909,27 @@ class Messages(Protocol):
 
     async def listing(self, ward_code: str, request_code: str | None, limit: int) -> list[Message]:
         """The ward's messages, newest first."""
+        ...
+
+    # --- for dispatch's planned day and the staff's replies ---
+
+    async def contacts_of(self, request_codes: list[str]) -> dict[str, Contact]:
+        """The contacts known of these requests, by request code."""
+        ...
+
+    async def claim_route(self, ward_code: str, day: date, team_id: str, revision: int, event_id: UUID) -> bool:
+        """Whether this revision of the team's day is the latest one seen, and `event_id` the event that
+        brought it (so its redelivery goes on); False if a later revision, or another event, had it first."""
+        ...
+
+    async def windows_told(self, day: date, request_codes: list[str], except_cause: UUID) -> dict[str, str]:
+        """The arrival window last prepared for each of these citizens for `day`, by events other than `except_cause`."""
+        ...
+
+    async def latest_answerable(self, phone: str) -> Message | None:
+        """The latest message to `phone` a staff member answers (`ANSWERABLE`)."""
+        ...
+
+    async def record_reply(self, reply_id: str, reply: dict[str, Any], event: Envelope[EventData]) -> bool:
+        """Store a staff reply with the event it announces, in one write, once per `reply_id`; True if new."""
         ...

@@ -2,33 +2,51 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from enum import StrEnum
 from uuid import uuid4
 
 from gandan.notify.channels import Channels, DeliveryFailed, Failure, Outgoing
 from gandan.notify.domain import (
+    EVENTS,
     Contact,
     Draft,
     Message,
     Messages,
     MessageStatus,
     Policy,
+    breach_messages,
+    digest_messages,
+    help_message,
     progress_letters,
+    rescheduled_messages,
+    route_messages,
+    staff_replied,
+    unassignable_messages,
     visit_messages,
 )
+from gandan.notify.replies import parse_reply
 from gandan.notify.templates import TEMPLATES, Encoding
 from gandan.shared.clock import utcnow
 from gandan.shared.events import (
     AppointmentAgreed,
     ContactRegistered,
     DeliveryChannel,
+    DigestPrepared,
     Envelope,
+    EventData,
     RequestProgress,
+    RoutePlanned,
+    ServiceLevelBreached,
+    VisitRescheduled,
     VisitScheduled,
+    VisitUnassignable,
 )
+from gandan.shared.idempotency import effect_id
 from gandan.shared.logs import log_fields
 from gandan.shared.messaging import NotYet
 from gandan.shared.wards import ward_name
@@ -76,18 +94,23 @@ async def prepare_progress_letter(
 
 
 async def _store_and_hand(
-    event: Envelope[VisitScheduled | RequestProgress],
+    event: Envelope[EventData],
     drafts: tuple[Draft, ...],
     *,
     repository: Messages,
     sender: Sender,
     policy: Policy,
 ) -> None:
+    """Store the messages of an event's drafts, once, and hand those this call stored to the sender."""
     now = sender.now()
     messages = [Message.prepared(event, draft, sender.channels.start(draft.preferred), now, policy) for draft in drafts]
+    await _store(messages, str(event.id), repository, sender)
+
+
+async def _store(messages: list[Message], cause: str, repository: Messages, sender: Sender) -> None:
     # Claimed before they are stored: the messages this call stores are this replica's to send, at
     # once and without reading them back; a redelivered event stores none, so hands over none.
-    owner = sender.claim_due(messages, str(event.id))
+    owner = sender.claim_due(messages, cause)
     stored = await repository.add(messages)
     if len(stored) < len(messages):
         # Stored before: by another replica, or by this one's earlier try of this event, whose answer
@@ -96,6 +119,133 @@ async def _store_and_hand(
         new = {m.id for m in stored}
         stored += [m for m in await repository.claimed(owner) if m.id not in new]
     sender.hand(stored)
+
+
+# --- dispatch's planned day: letters to citizens, officers and the centre's leadership -----------
+
+
+async def prepare_route_messages(
+    event: Envelope[RoutePlanned], *, repository: Messages, sender: Sender, policy: Policy
+) -> None:
+    route = event.data
+    if not await repository.claim_route(event.ward_code, route.day, route.team_id, route.revision, event.id):
+        logger.info("route replaced by a later revision", extra=log_fields(event_id=str(event.id)))
+        return
+    codes = [stop.request_code for stop in route.stops]
+    contacts = await repository.contacts_of(codes)
+    if missing := [code for code in codes if code not in contacts]:
+        raise ContactNotKnownYet(", ".join(missing))
+    told = await repository.windows_told(route.day, codes, event.id)
+    await _store_and_hand(
+        event,
+        route_messages(route, contacts, told, ward_name(event.ward_code)),
+        repository=repository,
+        sender=sender,
+        policy=policy,
+    )
+
+
+async def prepare_unassignable_messages(
+    event: Envelope[VisitUnassignable], *, repository: Messages, sender: Sender, policy: Policy
+) -> None:
+    contact = await repository.contact(event.data.request_code)
+    if contact is None:
+        raise ContactNotKnownYet(event.data.request_code)
+    drafts = unassignable_messages(event.data, contact, ward_name(event.ward_code))
+    await _store_and_hand(event, drafts, repository=repository, sender=sender, policy=policy)
+
+
+async def prepare_rescheduled_messages(
+    event: Envelope[VisitRescheduled], *, repository: Messages, sender: Sender, policy: Policy
+) -> None:
+    contact = await repository.contact(event.data.request_code)
+    if contact is None:
+        raise ContactNotKnownYet(event.data.request_code)
+    drafts = rescheduled_messages(event.data, contact, ward_name(event.ward_code))
+    await _store_and_hand(event, drafts, repository=repository, sender=sender, policy=policy)
+
+
+async def prepare_breach_messages(
+    event: Envelope[ServiceLevelBreached], *, repository: Messages, sender: Sender, policy: Policy
+) -> None:
+    await _store_and_hand(
+        event,
+        breach_messages(event.data, ward_name(event.ward_code)),
+        repository=repository,
+        sender=sender,
+        policy=policy,
+    )
+
+
+async def prepare_digest_messages(
+    event: Envelope[DigestPrepared], *, repository: Messages, sender: Sender, policy: Policy
+) -> None:
+    await _store_and_hand(
+        event,
+        digest_messages(event.data, ward_name(event.ward_code)),
+        repository=repository,
+        sender=sender,
+        policy=policy,
+    )
+
+
+# --- staff's replies to their assignments ---------------------------------------------------------
+
+
+class ReplyOutcome(StrEnum):
+    RECORDED = "recorded"  # understood: staff.replied announces it
+    HELP_SENT = "help_sent"  # not understood: the sender gets a short help message
+    IGNORED = "ignored"  # from a phone no assignment went to
+
+
+async def record_staff_reply(
+    repository: Messages,
+    sender: Sender,
+    *,
+    channel: DeliveryChannel,
+    phone: str,
+    text: str,
+    inbound_id: str | None,
+) -> ReplyOutcome:
+    """A staff member's answer, matched to the latest assignment sent to their phone. Each inbound
+    message counts once (`inbound_id`, the provider's; without one, the same text to the same
+    assignment is the same message): a provider's retry announces nothing twice, nor helps twice."""
+    assignment = await repository.latest_answerable(phone)
+    if assignment is None:
+        return ReplyOutcome.IGNORED
+    same = hashlib.sha256(f"{phone}\n{text}\n{assignment.id}".encode()).hexdigest()[:32]
+    reply_id = f"{channel.value}:{inbound_id or same}"
+    replied = staff_replied(assignment, parse_reply(text), channel)
+    if replied is None:
+        help_draft = help_message(assignment)
+        message = Message.drafted(
+            effect_id(reply_id, "help"),
+            assignment.ward_code,
+            assignment.cause,  # the same piece of work as the assignment
+            help_draft,
+            sender.channels.start(None),
+            sender.now(),
+            sender.policy,
+        )
+        await _store([message], reply_id, repository, sender)
+        return ReplyOutcome.HELP_SENT
+    event = EVENTS.new(
+        replied,
+        ward_code=assignment.ward_code,
+        correlation_id=assignment.cause.correlation_id,
+        causation_id=assignment.cause.event_id,
+    )
+    reply = {
+        "ward_code": assignment.ward_code,
+        "request_code": assignment.request_code,
+        "answers": assignment.id,
+        "answer": replied.answer.value,
+        "proposed_at": replied.proposed_at,
+        "channel": channel.value,
+        "received_at": sender.now(),
+    }
+    await repository.record_reply(reply_id, reply, event)
+    return ReplyOutcome.RECORDED
 
 
 async def record_receipt(

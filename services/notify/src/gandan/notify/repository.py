@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import asdict, fields
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from gandan.notify.channels import TokenPair
-from gandan.notify.domain import BookedVisit, Cause, Contact, Message, MessageStatus, Preferences
+from gandan.notify.domain import ANSWERABLE, BookedVisit, Cause, Contact, Message, MessageStatus, Preferences
 from gandan.notify.templates import Encoding
-from gandan.shared.events import DeliveryChannel, RecipientRole
+from gandan.shared.events import DeliveryChannel, Envelope, EventData, RecipientRole
 from gandan.shared.idempotency import insert_each_new, insert_once
 from gandan.shared.mongo import Document
 from gandan.shared.outbox import WITHOUT_OUTBOX, Outbox, pending
@@ -41,6 +43,9 @@ class MongoMessages:
         self.contacts = database["contacts"]
         self.messages = outbox.collection("messages")
         self.rate_counters = database["rate_counters"]
+        # The latest revision of each team's day seen, and the staff's replies with what they announce.
+        self.routes = database["routes"]
+        self.replies = outbox.collection("replies")
 
     async def ensure_indexes(self) -> None:
         await self.messages.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])
@@ -54,6 +59,7 @@ class MongoMessages:
         # if one holds them all; without it, each save would read every message.
         await self.messages.create_index([("_id", ASCENDING), ("status", ASCENDING), ("lease_owner", ASCENDING)])
         await self.rate_counters.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
+        await self.messages.create_index([("phone", ASCENDING), ("created_at", DESCENDING)])  # a reply's assignment
 
     async def remember_contact(self, ward_code: str, contact: Contact) -> None:
         # $setOnInsert: a redelivered event finds the contact there and changes nothing.
@@ -65,12 +71,7 @@ class MongoMessages:
 
     async def contact(self, request_code: str) -> Contact | None:
         document = await self.contacts.find_one({"_id": request_code}, {"_id": 0, "ward_code": 0})
-        if document is None:
-            return None
-        chosen = document.pop("preferences", None) or {}
-        channel = chosen.get("channel")
-        preferences = Preferences(DeliveryChannel(channel) if channel else None, chosen.get("non_essential", True))
-        return Contact(**document, preferences=preferences)
+        return _contact(document) if document else None
 
     async def booked_visit(self, request_code: str) -> BookedVisit | None:
         document = await self.messages.find_one(
@@ -167,6 +168,56 @@ class MongoMessages:
             query["request_code"] = request_code
         cursor = self.messages.find(query, WITHOUT_OUTBOX).sort([("created_at", DESCENDING), ("_id", ASCENDING)])
         return [_from_document(document) async for document in cursor.limit(limit)]
+
+    # --- dispatch's planned day and the staff's replies ---
+
+    async def contacts_of(self, request_codes: list[str]) -> dict[str, Contact]:
+        cursor = self.contacts.find({"_id": {"$in": request_codes}}, {"ward_code": 0})
+        return {document.pop("_id"): _contact(document) async for document in cursor}
+
+    async def claim_route(self, ward_code: str, day: date, team_id: str, revision: int, event_id: UUID) -> bool:
+        # One atomic write: of two revisions racing, the later wins; an earlier one arriving late finds
+        # the document and fails its insert.
+        ours = {"revision": revision, "event_id": str(event_id)}
+        try:
+            await self.routes.update_one(
+                {"_id": f"{ward_code}:{day.isoformat()}:{team_id}", "$or": [{"revision": {"$lt": revision}}, ours]},
+                {"$set": ours},
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def windows_told(self, day: date, request_codes: list[str], except_cause: UUID) -> dict[str, str]:
+        cursor = self.messages.find(
+            {
+                "request_code": {"$in": request_codes},
+                "template_id": "visit_window_citizen",
+                "refs.day": day.isoformat(),
+                "cause.event_id": {"$ne": str(except_cause)},
+            },
+            {"request_code": 1, "params.window": 1},
+        ).sort([("created_at", ASCENDING), ("_id", ASCENDING)])
+        return {document["request_code"]: document["params"]["window"] async for document in cursor}
+
+    async def latest_answerable(self, phone: str) -> Message | None:
+        document = await self.messages.find_one(
+            {"phone": phone, "template_id": {"$in": list(ANSWERABLE)}},
+            WITHOUT_OUTBOX,
+            sort=[("created_at", DESCENDING), ("_id", DESCENDING)],
+        )
+        return _from_document(document) if document else None
+
+    async def record_reply(self, reply_id: str, reply: dict[str, Any], event: Envelope[EventData]) -> bool:
+        return await self._outbox.insert(self.replies, {"_id": reply_id, **reply}, event)
+
+
+def _contact(document: Document) -> Contact:
+    chosen = document.pop("preferences", None) or {}
+    channel = chosen.get("channel")
+    preferences = Preferences(DeliveryChannel(channel) if channel else None, chosen.get("non_essential", True))
+    return Contact(**document, preferences=preferences)
 
 
 def _to_document(message: Message) -> Document:

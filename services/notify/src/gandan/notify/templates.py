@@ -199,8 +199,140 @@ PROGRESS_LETTERS = (
 )
 
 
+# --- letters of dispatch's planned day, and the answer to a staff reply not understood -------------
+# Lists (a day's stops, the digest's codes) are fitted to two SMS parts where they are drafted; the
+# ZNS form carries more of them, within its parameters' limits.
+_WINDOW, _DAY, _LIST, _DETAIL, _CODES = 20, 40, 250, 120, 90
+
+PLANNED_DAY_LETTERS = (
+    Template(
+        "visit_window_citizen",
+        1,
+        sms=Text("$ward: ngày $day, cán bộ sẽ đến nhà ông/bà trong khoảng $window. Mã $request_code"),
+        zns=Text(
+            "Kính gửi ông/bà $citizen_name: ngày $day_long, cán bộ $centre sẽ đến nhà ông/bà trong khoảng "
+            '$window để hỗ trợ thủ tục "$procedure". Mã yêu cầu: $request_code.'
+        ),
+        zns_limits=_limits(
+            citizen_name=_NAME, day_long=_DAY, centre=_CENTRE, window=_WINDOW, procedure=_PROCEDURE, request_code=_CODE
+        ),
+    ),
+    Template(
+        "route_of_day_officer",
+        1,
+        sms=Text("$ward: lịch đến nhà $day$changed: $stops_short"),
+        zns=Text("Lịch đến nhà ngày $day_long$changed của đồng chí $officer_name: $stops."),
+        zns_limits=_limits(day_long=_DAY, changed=_WINDOW, officer_name=_NAME, stops=_LIST),
+    ),
+    Template(
+        "visit_unassignable_citizen",
+        1,
+        sms=Text("$ward chưa xếp được lịch đến nhà ông/bà (mã $request_code). Trung tâm sẽ gọi điện cho ông/bà."),
+        zns=Text(
+            "Kính gửi ông/bà $citizen_name: $centre chưa xếp được lịch đến nhà ông/bà (mã yêu cầu $request_code). "
+            "Cán bộ Trung tâm sẽ gọi điện cho ông/bà để hẹn lại."
+        ),
+        zns_limits=_limits(citizen_name=_NAME, centre=_CENTRE, request_code=_CODE),
+    ),
+    Template(
+        "visit_unassignable_leadership",
+        1,
+        # The citizen's phone: the centre calls them (they were told so).
+        sms=Text("Chưa xếp được lịch $request_code ($citizen_name $citizen_phone): $detail_short. Đề nghị gọi lại."),
+        zns=Text(
+            "Kính gửi lãnh đạo $centre: chưa xếp được lịch đến nhà cho yêu cầu $request_code của ông/bà "
+            "$citizen_name ($citizen_phone). Lý do: $detail. Đề nghị bố trí và gọi điện cho người dân."
+        ),
+        zns_limits=_limits(
+            centre=_CENTRE, request_code=_CODE, citizen_name=_NAME, citizen_phone=_PHONE, detail=_DETAIL
+        ),
+    ),
+    Template(
+        "visit_rescheduled_citizen",
+        1,
+        sms=Text("$ward đổi lịch: cán bộ $officer_name đến nhà ông/bà lúc $when_short. Mã $request_code"),
+        zns=Text(
+            "Kính gửi ông/bà $citizen_name: $centre đổi lịch hẹn. Cán bộ $officer_name cùng ông/bà $leader_name "
+            "sẽ đến nhà ông/bà lúc $when. Mã yêu cầu: $request_code."
+        ),
+        zns_limits=_limits(
+            citizen_name=_NAME, centre=_CENTRE, officer_name=_NAME, leader_name=_NAME, when=_WHEN, request_code=_CODE
+        ),
+    ),
+    Template(
+        "visit_rescheduled_officer",
+        1,
+        sms=Text(
+            "Lịch mới $when_short: nhà $citizen_name $citizen_phone, $address; cùng $leader_name $leader_phone. "
+            "$request_code"
+        ),
+        zns=Text(
+            "Phân công (đổi lịch): đồng chí $officer_name đến nhà ông/bà $citizen_name ($citizen_phone), $address "
+            "lúc $when, cùng ông/bà $leader_name ($leader_phone). Mã yêu cầu: $request_code."
+        ),
+        zns_limits=_limits(
+            officer_name=_NAME,
+            citizen_name=_NAME,
+            citizen_phone=_PHONE,
+            address=_ADDRESS,
+            when=_WHEN,
+            leader_name=_NAME,
+            leader_phone=_PHONE,
+            request_code=_CODE,
+        ),
+    ),
+    Template(
+        "service_level_breached_leadership",
+        1,
+        sms=Text("Trễ hạn $request_code: $rule, hạn $due_short. Đề nghị chỉ đạo xử lý."),
+        zns=Text(
+            "Kính gửi lãnh đạo $centre: yêu cầu $request_code đã quá hạn $rule (hạn $due). Đề nghị chỉ đạo xử lý."
+        ),
+        zns_limits=_limits(centre=_CENTRE, request_code=_CODE, rule=_DAY, due=_WHEN),
+    ),
+    Template(
+        "digest_leadership",
+        1,
+        sms=Text(
+            "$ward sáng $day: $routes tuyến, $visits nhà; chưa xếp $unassigned_count, trễ $late_count. $codes_short"
+        ),
+        zns=Text(
+            "Báo cáo sáng $day_long của $centre: $routes tuyến, $visits lượt đến nhà. "
+            "Chưa xếp được lịch ($unassigned_count): $unassigned. Trễ hạn ($late_count): $late."
+        ),
+        zns_limits=_limits(
+            day_long=_DAY,
+            centre=_CENTRE,
+            routes=4,
+            visits=4,
+            unassigned_count=4,
+            unassigned=_CODES,
+            late_count=4,
+            late=_CODES,
+        ),
+    ),
+    Template(
+        "staff_reply_help",
+        1,
+        sms=Text("Chưa hiểu trả lời cho $request_code. Nhắn OK, KHÔNG hoặc ĐỔI 14:00 (thêm 1/12 nếu khác ngày)."),
+        zns=Text(
+            "Hệ thống chưa hiểu trả lời của đồng chí cho yêu cầu $request_code. Xin nhắn OK (nhận), KHÔNG (từ chối) "
+            "hoặc ĐỔI 14:00 (đổi giờ; thêm ngày, ví dụ ĐỔI 14:00 1/12, nếu khác ngày)."
+        ),
+        zns_limits=_limits(request_code=_CODE),
+    ),
+)
+
+
+def clipped(value: str, limit: int) -> str:
+    """`value`, cut to `limit` characters with an ellipsis, as a parameter is for Zalo."""
+    return _clip(value, limit)
+
+
 # Each letter by its id, at its current version.
-LETTERS: MappingProxyType[str, Template] = MappingProxyType({t.id: t for t in PROGRESS_LETTERS})
+LETTERS: MappingProxyType[str, Template] = MappingProxyType(
+    {t.id: t for t in (*PROGRESS_LETTERS, *PLANNED_DAY_LETTERS)}
+)
 
 # The SMS forms of staff carry what the officer needs on the way (seed 000: the citizen's phone, to
 # call first); the rest (who goes with them, the procedure for the leader) is in the ZNS form, so
@@ -274,6 +406,7 @@ TEMPLATES: MappingProxyType[tuple[str, int], Template] = MappingProxyType(
                 ),
             ),
             *PROGRESS_LETTERS,
+            *PLANNED_DAY_LETTERS,
         )
     }
 )
