@@ -17,6 +17,7 @@ from gandan.notify.domain import (
     MessageStatus,
     Policy,
     Preferences,
+    rescheduled_messages,
     route_messages,
     staff_replied,
     visit_messages,
@@ -28,7 +29,7 @@ from gandan.shared.events import DeliveryChannel, StaffContact, parse_event
 from gandan.shared.outbox import Outbox
 from gandan.testing.factories import CITIZEN_PHONE, LEADER, OFFICER, contact_registered, envelope, visit_scheduled
 
-from .test_planned_day_letters import contact, route
+from .test_planned_day_letters import contact, rescheduled, route
 
 
 class RelayNotRunning:
@@ -213,6 +214,13 @@ async def test_a_reply_finds_the_latest_assignment_to_its_phone_and_is_stored_on
     assert officer.refs == {"visit_id": "visit-1", "staff_id": "tk-03", "day": "2026-11-30"}
     assert leader is not None and leader.template_id == "visit_assignment_leader"
     assert await repository.latest_answerable(CITIZEN_PHONE) is None  # a citizen's appointment is not answered
+    # The visit changed, later: the officer's answer is to the new assignment.
+    changed = envelope(rescheduled(request_code="GD-AB12CD3", visit_id="visit-2", officer=OFFICER))
+    [_, new_assignment] = rescheduled_messages(changed.data, contact("GD-AB12C00"), None)
+    later = officer.created_at + timedelta(minutes=1)
+    await repository.add([Message.prepared(changed, new_assignment, DeliveryChannel.SANDBOX, later, Policy())])
+    latest = await repository.latest_answerable(OFFICER.phone)
+    assert latest is not None and latest.refs["visit_id"] == "visit-2"
 
     replied = staff_replied(officer, parse_reply("OK"), DeliveryChannel.ZALO)
     assert replied is not None
