@@ -234,6 +234,15 @@ async def test_a_reply_from_a_phone_no_assignment_went_to_is_ignored(repository,
     assert (repository.replies, channel.sent) == ({}, [])
 
 
+async def test_a_reply_to_an_assignment_sent_before_messages_kept_their_visit_is_ignored(repository, assigned):
+    sender, _, _ = assigned
+    for message in repository.messages.values():
+        message.refs = {}
+
+    assert await reply(repository, sender, OFFICER.phone, "OK") is ReplyOutcome.IGNORED
+    assert repository.replies == {}
+
+
 async def test_a_reply_answers_the_latest_assignment_a_changed_visit_included(repository, assigned, clock):
     sender, _, _ = assigned
     repository.contacts["GD-AB12CD3"] = Contact("GD-AB12CD3", "Nguyễn Thị Lan", "0912345678", "Thanh Xá", "Thanh Xá")

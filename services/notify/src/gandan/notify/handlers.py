@@ -211,7 +211,8 @@ async def record_staff_reply(
     message counts once (`inbound_id`, the provider's; without one, the same text to the same
     assignment is the same message): a provider's retry announces nothing twice, nor helps twice."""
     assignment = await repository.latest_answerable(phone)
-    if assignment is None:
+    if assignment is None or "visit_id" not in assignment.refs:
+        # An assignment sent before messages kept what a reply refers to cannot be answered here.
         return ReplyOutcome.IGNORED
     same = hashlib.sha256(f"{phone}\n{text}\n{assignment.id}".encode()).hexdigest()[:32]
     reply_id = f"{channel.value}:{inbound_id or same}"
