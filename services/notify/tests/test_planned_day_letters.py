@@ -281,7 +281,7 @@ def test_a_changed_visit_tells_the_citizen_the_new_time_and_officer_and_the_new_
     citizen, officer = rescheduled_messages(rescheduled(), contact(code(0)), WARD_NAME)
 
     assert (
-        sms_of(citizen) == "P.Thạch Khôi đổi lịch: cán bộ Phạm Thu Hà đến nhà ông/bà lúc 08:10 T3 01/12. Mã GD-AB12C00"
+        sms_of(citizen) == "P.Thạch Khôi đổi lịch: cán bộ Phạm Thu Hà đến nhà ông/bà vào 08:10 T3 01/12. Mã GD-AB12C00"
     )
     assert officer.phone == COMPANION.phone
     assert "0912345600" in sms_of(officer)

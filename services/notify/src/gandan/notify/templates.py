@@ -250,10 +250,10 @@ PLANNED_DAY_LETTERS = (
     Template(
         "visit_rescheduled_citizen",
         1,
-        sms=Text("$ward đổi lịch: cán bộ $officer_name đến nhà ông/bà lúc $when_short. Mã $request_code"),
+        sms=Text("$ward đổi lịch: cán bộ $officer_name đến nhà ông/bà vào $when_short. Mã $request_code"),
         zns=Text(
             "Kính gửi ông/bà $citizen_name: $centre đổi lịch hẹn. Cán bộ $officer_name cùng ông/bà $leader_name "
-            "sẽ đến nhà ông/bà lúc $when. Mã yêu cầu: $request_code."
+            "sẽ đến nhà ông/bà vào $when. Mã yêu cầu: $request_code."
         ),
         zns_limits=_limits(
             citizen_name=_NAME, centre=_CENTRE, officer_name=_NAME, leader_name=_NAME, when=_WHEN, request_code=_CODE
@@ -262,13 +262,11 @@ PLANNED_DAY_LETTERS = (
     Template(
         "visit_rescheduled_officer",
         1,
-        sms=Text(
-            "Lịch mới $when_short: nhà $citizen_name $citizen_phone, $address; cùng $leader_name $leader_phone. "
-            "$request_code"
-        ),
+        # As the assignment's: the citizen's phone to call first; who goes with them is in the ZNS form.
+        sms=Text("Lịch mới $when_short: $citizen_name $citizen_phone, $address. $request_code"),
         zns=Text(
             "Phân công (đổi lịch): đồng chí $officer_name đến nhà ông/bà $citizen_name ($citizen_phone), $address "
-            "lúc $when, cùng ông/bà $leader_name ($leader_phone). Mã yêu cầu: $request_code."
+            "vào $when, cùng ông/bà $leader_name ($leader_phone). Mã yêu cầu: $request_code."
         ),
         zns_limits=_limits(
             officer_name=_NAME,
