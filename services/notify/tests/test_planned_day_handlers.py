@@ -21,7 +21,7 @@ from gandan.notify.handlers import (
     record_staff_reply,
     remember_contact,
 )
-from gandan.shared.events import DeliveryChannel, RecipientRole, StaffAnswer, parse_event, to_wire
+from gandan.shared.events import DeliveryChannel, RecipientRole, StaffAnswer
 from gandan.testing.factories import LEADER, OFFICER, WARD, envelope, one_request
 
 from .fakes import FakeMessages
@@ -129,7 +129,7 @@ async def test_an_unassignable_visit_tells_the_citizen_in_the_morning_and_the_le
         MessageStatus.CREATED,
         datetime(2026, 11, 27, 0, 0, tzinfo=UTC),
     )
-    outcomes = [parse_event(to_wire(e)) for events in repository.outbox.values() for e in events]
+    outcomes = [received(e) for events in repository.outbox.values() for e in events]
     assert {(e.data.recipient_role, e.data.request_code) for e in outcomes} == {(RecipientRole.LEADERSHIP, code(0))}
 
 
@@ -149,7 +149,7 @@ async def test_escalations_and_the_digest_reach_each_of_the_leadership_once(repo
         ("service_level_breached_leadership.v1", "0904111000"),
         ("service_level_breached_leadership.v1", "0904222000"),
     ]
-    subjects = {parse_event(to_wire(e)).data.request_code for events in repository.outbox.values() for e in events}
+    subjects = {received(e).data.request_code for events in repository.outbox.values() for e in events}
     assert subjects == {code(0), "digest:2026-11-30"}
 
 

@@ -4,6 +4,7 @@ you", the changed visit, escalations and the morning digest; each fitting its me
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -66,7 +67,7 @@ def stop(i: int, procedure: str = "Đăng ký khai tử") -> RouteStop:
 
 
 def route(count: int = 5, *, revision: int = 1, officer: StaffContact = OFFICER, **changes) -> RoutePlanned:
-    values = {
+    values: dict[str, Any] = {
         "day": DAY,
         "team_id": "team-1",
         "revision": revision,
@@ -81,7 +82,7 @@ def route(count: int = 5, *, revision: int = 1, officer: StaffContact = OFFICER,
 
 
 def unassignable(**changes) -> VisitUnassignable:
-    values = {
+    values: dict[str, Any] = {
         "request_code": code(0),
         "citizen_ref": "cit-7f3a",
         "reason": UnassignableReason.NO_OFFICER_FOR_FIELD,
@@ -92,7 +93,7 @@ def unassignable(**changes) -> VisitUnassignable:
 
 
 def rescheduled(**changes) -> VisitRescheduled:
-    values = {
+    values: dict[str, Any] = {
         "request_code": code(0),
         "visit_id": "visit-0",
         "starts_at": EIGHT_TEN + timedelta(days=1),
@@ -105,7 +106,7 @@ def rescheduled(**changes) -> VisitRescheduled:
 
 
 def breached(**changes) -> ServiceLevelBreached:
-    values = {
+    values: dict[str, Any] = {
         "request_code": code(0),
         "rule": ServiceLevelRule.FIRST_CONTACT,
         "due_at": EIGHT_TEN,
@@ -115,7 +116,7 @@ def breached(**changes) -> ServiceLevelBreached:
 
 
 def digest(**changes) -> DigestPrepared:
-    values = {
+    values: dict[str, Any] = {
         "day": DAY,
         "routes": 4,
         "visits": 17,
