@@ -332,12 +332,8 @@ def result_delivered_letter(event: ResultDelivered) -> tuple[str, dict[str, str]
 # service_level.breached, digest.prepared) -------------------------------------------------------
 
 SMS_PARTS = 2  # what an SMS may take for typical values
-# The templates a staff member answers (OK / KHÔNG / ĐỔI …), and who answers each.
-ANSWERABLE = {
-    "visit_assignment_officer": RecipientRole.OFFICER,
-    "visit_rescheduled_officer": RecipientRole.OFFICER,
-    "visit_assignment_leader": RecipientRole.GROUP_LEADER,
-}
+# The templates a staff member answers (OK / KHÔNG / ĐỔI …): the officer's and the group leader's assignments.
+ANSWERABLE = frozenset({"visit_assignment_officer", "visit_rescheduled_officer", "visit_assignment_leader"})
 _RULES = {
     ServiceLevelRule.FIRST_CONTACT: "gọi hẹn trong 1 ngày làm việc",
     ServiceLevelRule.VISIT_DEADLINE: "đến nhà đúng hạn",
