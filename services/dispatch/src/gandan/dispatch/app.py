@@ -1,4 +1,4 @@
-"""dispatch: assigns outreach staff and books home visits. Composition only."""
+"""dispatch: assigns outreach staff and proposes home visits. Composition only."""
 
 from __future__ import annotations
 
@@ -10,11 +10,27 @@ from pydantic_settings import SettingsConfigDict
 
 from gandan.dispatch.api import roster_router
 from gandan.dispatch.decisions import shipped_decisions
-from gandan.dispatch.handlers import OneBookingAtATime, announce_served_wards, schedule_home_visit
+from gandan.dispatch.handlers import (
+    OneBookingAtATime,
+    agree_appointment,
+    announce_served_wards,
+    cancel_visit,
+    schedule_home_visit,
+)
 from gandan.dispatch.repository import MongoRosters, MongoVisits
 from gandan.dispatch.roster import load_roster, shipped_wards
+from gandan.dispatch.routing.model import VehicleKind
+from gandan.dispatch.routing.travel import GreatCircleTravel
 from gandan.shared.clock import utcnow
-from gandan.shared.events import RequestRegistered, RosterChanged, VisitScheduled, WardsServed
+from gandan.shared.events import (
+    AppointmentAgreed,
+    RequestCancelled,
+    RequestRegistered,
+    RosterChanged,
+    VisitScheduled,
+    VisitUnassignable,
+    WardsServed,
+)
 from gandan.shared.service import Service, run
 from gandan.shared.settings import ServiceSettings
 from gandan.shared.spec import ServiceSpec
@@ -36,8 +52,12 @@ class DispatchSettings(ServiceSettings):
 SPEC = ServiceSpec(
     name="dispatch",
     settings=DispatchSettings,
-    produces=(VisitScheduled, RosterChanged, WardsServed),
-    handlers={RequestRegistered.event_type: schedule_home_visit},
+    produces=(VisitScheduled, VisitUnassignable, RosterChanged, WardsServed),
+    handlers={
+        RequestRegistered.event_type: schedule_home_visit,
+        AppointmentAgreed.event_type: agree_appointment,
+        RequestCancelled.event_type: cancel_visit,
+    },
 )
 
 
@@ -60,6 +80,8 @@ def build(settings: DispatchSettings | None = None) -> tuple[Service, FastAPI]:
         repository=repository,
         clock=utcnow,
         min_lead=timedelta(minutes=settings.min_lead_minutes),
+        # Most officers ride their own motorbike (seed 003 §3).
+        travel=GreatCircleTravel().between(VehicleKind.MOTORBIKE),
         one_at_a_time=OneBookingAtATime(),
     )
     return service, service.http_app(roster_router(rosters))
