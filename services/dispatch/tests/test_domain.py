@@ -570,3 +570,8 @@ def test_proposals_never_overfill_anyone_match_field_and_group_and_avoid_days_of
             trips.setdefault((person, p.half_day), []).append(stop_for(THACH_KHOI, p.residential_group, p.procedure))
     for (_, half_day), stops in trips.items():
         assert fits_trip(THACH_KHOI.depot(), stops[:-1], stops[-1], OFFLINE, half_day.window())
+
+
+def test_two_bookers_reading_the_same_plan_claim_the_same_places():
+    read = planned("tk-06", HalfDay(MONDAY, MORNING), 2, leader=leader_key(THANH_XA, HOP))
+    assert propose(plans=read).claims == propose(plans=list(read)).claims

@@ -7,14 +7,15 @@ from collections import Counter
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
+from itertools import cycle
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from gandan.dispatch.domain import GroupLeader, Officer, ResidentialGroup, Roster, Slot
+from gandan.dispatch.domain import GroupLeader, Officer, ResidentialGroup, Roster, Slot, WorkingCalendar
 from gandan.dispatch.handlers import OneBookingAtATime, agree_appointment, cancel_visit, schedule_home_visit
-from gandan.dispatch.proposal import HalfDay, SlotTaken, Visit, VisitStatus, claim
+from gandan.dispatch.proposal import HalfDay, Plans, SlotTaken, Visit, VisitStatus, booked, claim, propose_visit
 from gandan.dispatch.roster import load_roster
 from gandan.dispatch.routing.model import VehicleKind
 from gandan.dispatch.routing.travel import GreatCircleTravel
@@ -591,3 +592,51 @@ async def test_six_handlers_at_once_never_overfill_the_officers_half_day(
         (office_day.isoformat(), "morning"): MORNING_HOLDS,
         (office_day.isoformat(), "afternoon"): 1,
     }
+
+
+async def test_two_bookers_who_read_the_same_plan_collide_and_the_second_proposes_again(
+    repository, dispatch_db, request_registered, office_day
+):
+    for _ in range(MORNING_HOLDS - 1):
+        await handler(repository)(request_registered(preferred_date=office_day))
+    # Two processes read Giang's morning with one place left, and both propose it.
+    read = await repository.planned_from("11002", office_day)
+    first, second = (request_registered(preferred_date=office_day) for _ in range(2))
+    proposals = [
+        propose_visit(
+            plans=Plans(THACH_KHOI, read),
+            field=r.data.field,
+            residential_group=r.data.residential_group,
+            procedure=r.data.procedure,
+            preferred_date=office_day,
+            window=MORNING,
+            calendar=WorkingCalendar(),
+            travel=TRAVEL,
+            now=utcnow(),
+            min_lead=LEAD,
+        )
+        for r in (first, second)
+    ]
+    assert [p.half_day for p in proposals] == [HalfDay(office_day, MORNING)] * 2
+
+    assert await repository.add(*booked(first, "first", proposals[0]))
+    with pytest.raises(SlotTaken):
+        await repository.add(*booked(second, "second", proposals[1]))
+
+    # The second one's handler reads again: the morning is full, the afternoon has room.
+    await handler(repository)(second)
+    stored = await stored_visits(dispatch_db)
+    assert Counter(v["half_day"] for v in stored) == {"morning": MORNING_HOLDS, "afternoon": 1}
+
+
+async def test_bookers_of_two_processes_never_overfill_a_half_day(
+    repository, dispatch_db, request_registered, office_day
+):
+    # Two handlers with a lock each, as in two processes: only the claims keep them apart.
+    processes = cycle((handler(repository), handler(repository)))
+    requests = [request_registered(preferred_date=office_day) for _ in range(MORNING_HOLDS + 1)]
+    await asyncio.gather(*(process(r) for process, r in zip(processes, requests, strict=False)))
+
+    booked = await stored_visits(dispatch_db)
+    assert len(booked) == MORNING_HOLDS + 1
+    assert Counter(v["half_day"] for v in booked if v["day"] == office_day.isoformat())["morning"] == MORNING_HOLDS
