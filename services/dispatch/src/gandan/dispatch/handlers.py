@@ -147,7 +147,7 @@ async def agree_appointment(
                 changed = agree(visit, agreed, plans=plans, calendar=calendar, travel=travel)
             except AgreementRefused as refused:
                 logger.warning(
-                    "agreed time not taken; the visit stays as proposed",
+                    "agreed time not taken; the visit stays as it was",
                     extra=log_fields(request_code=request_code, reason=str(refused)),
                 )
                 return
