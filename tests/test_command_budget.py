@@ -111,10 +111,11 @@ async def test_with_nothing_to_do_the_services_ask_their_databases_nothing(
 
 
 # The searches each service makes as it starts: a relay's, two per collection with an outbox (what is
-# free to publish, then what other replicas still hold; dispatch has three: visits, its announcements
-# of the wards it serves, rosters), and dispatch's list of the wards it has rosters for; intake's
-# reading of the wards it knows served; notify's sender.
-START_SEARCHES = {"intake": 3, "dispatch": 7, "notify": 3}
+# free to publish, then what other replicas still hold; dispatch has four: visits, the requests no
+# visit fits (with their `visit.unassignable`), its announcements of the wards it serves, rosters),
+# and dispatch's list of the wards it has rosters for; intake's reading of the wards it knows served;
+# notify's sender.
+START_SEARCHES = {"intake": 3, "dispatch": 9, "notify": 3}
 
 
 async def _asleep(commands: DatabaseCommands) -> bool:

@@ -218,7 +218,8 @@ async def test_a_database_crash_during_a_burst_loses_nothing_and_invents_nothing
                 return None
             evidence = await db["audit"]["events"].find({}, {"type": 1, "request_code": 1, "data": 1}).to_list()
             # The journeys' own evidence (dispatch's start leaves some too, without a request code).
-            if len([e for e in evidence if e.get("request_code")]) < 2 * REGISTRATIONS + 4 * len(booked):
+            told = len(refused)  # each refusal's `visit.unassignable` to the ward's leadership
+            if len([e for e in evidence if e.get("request_code")]) < 2 * REGISTRATIONS + 4 * len(booked) + told:
                 return None
             scheduled = await db["intake"]["home_requests"].count_documents({"status": "appointment_proposed"})
             if scheduled < len(booked):
@@ -242,7 +243,7 @@ async def test_a_database_crash_during_a_burst_loses_nothing_and_invents_nothing
         assert messages == Counter(dict.fromkeys(booked, 3))
         assert {m["status"] for m in state["messages"]} == {"sent"}
 
-        # Evidence of every event once: two per request, one per visit, one per message.
+        # Evidence of every event once: two per request, one per visit, one per refusal, one per message.
         evidence = state["evidence"]
         per_request = Counter((e["type"], e["request_code"]) for e in evidence if e["type"].endswith(".registered"))
         assert per_request == Counter(
@@ -259,7 +260,11 @@ async def test_a_database_crash_during_a_burst_loses_nothing_and_invents_nothing
         assert starting == {"roster.changed": 3, "wards.served": 4}
         served = [e["data"]["ward_codes"] for e in evidence if e["type"] == "wards.served"]
         assert ["10672", "11002", "11359"] in served
-        assert len(evidence) == 2 * REGISTRATIONS + 4 * len(booked) + starting.total()
+        refused = {r["request_code"] for r in state["refused"]}
+        assert Counter(e["request_code"] for e in evidence if e["type"] == "visit.unassignable") == Counter(
+            dict.fromkeys(refused, 1)
+        )
+        assert len(evidence) == 2 * REGISTRATIONS + 4 * len(booked) + len(refused) + starting.total()
 
         # Intake knows of every visit; every outbox went out; nothing was dead-lettered.
         assert await db["intake"]["home_requests"].count_documents({"status": "appointment_proposed"}) == len(booked)
@@ -271,6 +276,7 @@ async def test_a_database_crash_during_a_burst_loses_nothing_and_invents_nothing
                     for name, collection in (
                         ("intake", "home_requests"),
                         ("dispatch", "visits"),
+                        ("dispatch", "unassigned_requests"),
                         ("notify", "messages"),
                     )
                 ]

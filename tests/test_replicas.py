@@ -149,7 +149,8 @@ async def test_two_replicas_of_each_service_do_every_effect_once(
                 return None
             evidence = await db["audit"]["events"].find({}, {"type": 1, "request_code": 1, "data": 1}).to_list()
             # A journey's evidence: what names its request (each dispatch also announces its wards).
-            if len([e for e in evidence if e.get("request_code")]) < 2 * REGISTRATIONS + 4 * len(visits):
+            told = len(refused)  # each refusal's `visit.unassignable` to the ward's leadership
+            if len([e for e in evidence if e.get("request_code")]) < 2 * REGISTRATIONS + 4 * len(visits) + told:
                 return None
             return {"visits": visits, "refused": refused, "messages": messages, "evidence": evidence}
 
@@ -163,7 +164,8 @@ async def test_two_replicas_of_each_service_do_every_effect_once(
         assert {m["status"] for m in state["messages"]} == {"sent"}
 
         evidence = state["evidence"]
-        assert len([e for e in evidence if e.get("request_code")]) == 2 * REGISTRATIONS + 4 * len(booked)
+        told = len(state["refused"])
+        assert len([e for e in evidence if e.get("request_code")]) == 2 * REGISTRATIONS + 4 * len(booked) + told
         outcomes = Counter(e["data"]["message_id"] for e in evidence if e["type"].startswith("notification."))
         assert outcomes == Counter({m["_id"]: 1 for m in state["messages"]}), "a message was sent twice"
 
@@ -175,6 +177,7 @@ async def test_two_replicas_of_each_service_do_every_effect_once(
                     for name, collection in (
                         ("intake", "home_requests"),
                         ("dispatch", "visits"),
+                        ("dispatch", "unassigned_requests"),
                         ("notify", "messages"),
                     )
                 ]

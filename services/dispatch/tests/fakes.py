@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime, time
+from dataclasses import replace
+from datetime import date
 
-from gandan.dispatch.domain import Roster, SetAside, Slot, SlotTaken, UnknownWard, Visit, WorkingCalendar, YearDecision
+from gandan.dispatch.domain import Roster, UnknownWard, WorkingCalendar, YearDecision
+from gandan.dispatch.proposal import Planned, Refusal, SlotTaken, Visit, VisitStatus
 from gandan.dispatch.roster import load_roster, shipped_wards
-from gandan.shared.clock import LOCAL_TZ
 from gandan.shared.events import Envelope, EventData
 
 
@@ -15,16 +16,15 @@ class FakeVisits:
     def __init__(self) -> None:
         self.visits: dict[str, Visit] = {}
         self.outbox: dict[str, list[Envelope[EventData]]] = {}
-        self.set_aside_requests: dict[str, SetAside] = {}
+        self.refusals: dict[str, Refusal] = {}
+        self.refusal_outbox: dict[str, list[Envelope[EventData]]] = {}
         self.collisions = 0  # writes refused because another visit held a claim
         self.announcements: list[Envelope[EventData]] = []
 
     async def add(self, visit: Visit, event: Envelope[EventData]) -> bool:
         if visit.id in self.visits:
             return False
-        if _claims(visit) & {c for v in self.visits.values() for c in _claims(v)}:
-            self.collisions += 1
-            raise SlotTaken(visit.id)
+        self._check_claims(visit)
         self.visits[visit.id] = visit
         self.outbox[visit.id] = [event]
         return True
@@ -32,28 +32,49 @@ class FakeVisits:
     async def exists(self, visit_id: str) -> bool:
         return visit_id in self.visits
 
-    async def busy_from(self, ward_code: str, first_day: date) -> dict[str, list[Slot]]:
-        since = datetime.combine(first_day, time(0), tzinfo=LOCAL_TZ)
-        busy: dict[str, list[Slot]] = {}
-        for visit in self.visits.values():
-            if visit.ward_code == ward_code and visit.slot.ends_at > since:
-                for person in (visit.officer_key, visit.leader_key):
-                    busy.setdefault(person, []).append(visit.slot)
+    async def planned_from(self, ward_code: str, first_day: date) -> list[Planned]:
+        planned = [
+            Planned(v.officer_key, v.leader_key, v.half_day, v.residential_group, v.procedure, v.claims)
+            for v in self.visits.values()
+            if v.ward_code == ward_code and v.half_day.day >= first_day and v.status is not VisitStatus.CANCELLED
+        ]
         await asyncio.sleep(0)  # as a real read's answer travels back, other handlers run
-        return busy
+        return planned
 
-    async def set_aside(self, request: SetAside) -> None:
-        self.set_aside_requests.setdefault(request.id, request)
+    async def refuse(self, refusal: Refusal, *events: Envelope[EventData]) -> None:
+        if refusal.id not in self.refusals:
+            self.refusals[refusal.id] = refusal
+            self.refusal_outbox[refusal.id] = list(events)
+
+    async def of_request(self, request_code: str) -> Visit | None:
+        return next((v for v in self.visits.values() if v.request_code == request_code), None)
+
+    async def agree(self, visit: Visit) -> bool:
+        stored = self.visits.get(visit.id)
+        if stored is None or stored.status is VisitStatus.CANCELLED:
+            return False
+        self._check_claims(visit)
+        self.visits[visit.id] = visit
+        return True
+
+    async def cancel(self, request_code: str) -> bool:
+        visit = await self.of_request(request_code)
+        if visit is None:
+            return False
+        self.visits[visit.id] = replace(visit, status=VisitStatus.CANCELLED, claims=())
+        return True
 
     async def announce(self, served: Envelope[EventData]) -> None:
         self.announcements.append(served)
 
     def booked(self) -> list[Visit]:
-        return sorted(self.visits.values(), key=lambda v: v.slot.starts_at)
+        return sorted(self.visits.values(), key=lambda v: v.window.starts_at)  # stable: in the order stored
 
-
-def _claims(visit: Visit) -> set[tuple[str, str, datetime]]:
-    return {(visit.ward_code, person, visit.slot.starts_at) for person in (visit.officer_key, visit.leader_key)}
+    def _check_claims(self, visit: Visit) -> None:
+        held = {c for v in self.visits.values() if v.id != visit.id for c in v.claims}
+        if set(visit.claims) & held:
+            self.collisions += 1
+            raise SlotTaken(visit.id)
 
 
 class FakeRosters:

@@ -13,10 +13,12 @@ from gandan.dispatch.domain import (
     Vehicle,
     VehicleKind,
     WorkingCalendar,
-    book_visit,
     leader_key,
 )
+from gandan.dispatch.proposal import Plans, propose_visit
 from gandan.dispatch.roster import RosterInvalid, load_roster, parse_roster, shipped_wards
+from gandan.dispatch.routing.model import VehicleKind as RoutingVehicleKind
+from gandan.dispatch.routing.travel import GreatCircleTravel
 from gandan.shared.clock import LOCAL_TZ
 from gandan.shared.events import ProcedureField, TimeWindow
 from gandan.shared.phone import normalise_mobile
@@ -41,18 +43,20 @@ def parse(staff: str = STAFF, groups: str = GROUPS, vehicles: str = VEHICLES):
 
 
 THACH_KHOI = load_roster("11002")
+OFFLINE = GreatCircleTravel().between(RoutingVehicleKind.MOTORBIKE)
 MONDAY_BEFORE = datetime(2026, 6, 1, 7, tzinfo=LOCAL_TZ)  # an ordinary week, no public holiday
 
 
 def book(*, field: str = "ho_tich", residential_group: str = "Thanh Xá"):
-    """A visit booked from Thạch Khôi's roster, with no one busy yet."""
-    return book_visit(
-        roster=THACH_KHOI,
+    """A visit proposed from Thạch Khôi's roster, with no one's plan filled yet."""
+    return propose_visit(
+        plans=Plans(THACH_KHOI, ()),
         field=field,
         residential_group=residential_group,
         preferred_date=MONDAY_BEFORE.date(),
         window=TimeWindow.MORNING,
-        busy={},
+        procedure="Đăng ký khai tử",
+        travel=OFFLINE,
         calendar=WorkingCalendar(),
         now=MONDAY_BEFORE,
         min_lead=timedelta(hours=0),
@@ -85,8 +89,8 @@ def test_group_names_match_however_they_are_typed_but_not_without_their_tone_mar
     assert THACH_KHOI.group("Thanh Xa") is None  # "Xa" is not "Xá"
 
 
-def test_no_two_leaders_share_a_busy_key():
-    # A key shared by two people would make one's visit block the other's hour.
+def test_no_two_leaders_share_a_plan_key():
+    # A key shared by two people would make one's visits fill the other's half-day.
     keys = [leader_key(g, le) for g in THACH_KHOI.groups for le in g.leaders]
     assert len(set(keys)) == len(keys)
 

@@ -4,7 +4,9 @@ request.registered in, visit.scheduled out on the notify queue."""
 from __future__ import annotations
 
 import asyncio
-from datetime import date, time, timedelta
+from collections import Counter
+from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -12,9 +14,10 @@ import pytest
 
 from gandan.dispatch.app import DispatchSettings, build
 from gandan.shared.clock import utcnow
-from gandan.shared.events import VisitScheduled, WardsServed
+from gandan.shared.events import AppointmentAgreed, CancelledBy, RequestCancelled, VisitScheduled, WardsServed
 from gandan.shared.topology import Topology
 from gandan.testing import eventually, queued, serving
+from gandan.testing.factories import envelope
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 SATURDAY = 5
@@ -54,7 +57,7 @@ def dispatch(service_settings):
 
 
 @pytest.mark.parametrize("saturday", [a_plain_saturday, a_saturday_before_a_holiday_monday])
-async def test_saturday_request_is_visited_at_08_00_on_the_next_working_day(
+async def test_saturday_request_is_proposed_the_next_working_morning(
     saturday, dispatch, publish, collect, notify_queue, request_registered, first_office_day
 ):
     preferred = saturday()
@@ -74,9 +77,8 @@ async def test_saturday_request_is_visited_at_08_00_on_the_next_working_day(
     data = scheduled.data
     assert isinstance(data, VisitScheduled)
     assert data.request_code == request.data.request_code
-    local_start = data.starts_at.astimezone(HCM)
-    assert (local_start.date(), local_start.time()) == (expected_day, time(8))
-    assert data.ends_at - data.starts_at == timedelta(hours=1)
+    local_start, local_end = data.starts_at.astimezone(HCM), data.ends_at.astimezone(HCM)
+    assert (local_start.date(), local_start.time(), local_end.time()) == (expected_day, time(7, 30), time(11, 30))
     assert data.officer.name == "Lê Văn Giang"
     assert data.leader.name in {"Đông Đức Hợp", "Đông Đức Mua"}
 
@@ -103,7 +105,7 @@ async def test_health_is_not_ready_when_its_consumer_is_detached(dispatch):
     assert response.json()["checks"]["broker"] is True
 
 
-async def test_six_requests_at_once_get_six_distinct_hours(
+async def test_six_requests_at_once_fill_the_morning_then_the_afternoon(
     dispatch, publish, collect, notify_queue, request_registered, office_day, dispatch_db, namespace, rabbitmq_url
 ):
     requests = [request_registered(preferred_date=office_day) for _ in range(6)]
@@ -115,13 +117,15 @@ async def test_six_requests_at_once_get_six_distinct_hours(
     assert len(events) == 6
     assert {e.causation_id for e in events} == {r.id for r in requests}
     assert {e.data.officer.staff_id for e in events} == {"tk-03"}
-    starts = sorted(e.data.starts_at.astimezone(HCM) for e in events)
-    assert len(set(starts)) == 6, "the only ho_tich officer was booked twice for one hour"
-    assert [s.date() for s in starts] == [office_day] * 6
-    assert [s.hour for s in starts] == [8, 9, 10, 14, 15, 16]
+    # Five 45-minute visits in Thanh Xá and the ride there and back fill Giang's morning.
+    windows = Counter((e.data.starts_at.astimezone(HCM), e.data.ends_at.astimezone(HCM)) for e in events)
+    morning = (datetime.combine(office_day, time(7, 30), HCM), datetime.combine(office_day, time(11, 30), HCM))
+    afternoon = (datetime.combine(office_day, time(13, 30), HCM), datetime.combine(office_day, time(17), HCM))
+    assert windows == {morning: 5, afternoon: 1}
 
     stored = await dispatch_db["visits"].find().to_list()
-    assert sorted(v["starts_at"] for v in stored) == starts
+    assert Counter(v["half_day"] for v in stored) == {"morning": 5, "afternoon": 1}
+    assert len({c for v in stored for c in v["claims"]}) == 12
     assert await queued(rabbitmq_url, Topology(namespace).dead_letter_queue("dispatch").name) == []
 
 
@@ -151,6 +155,63 @@ async def test_request_from_a_ward_without_roster_is_set_aside_and_not_scheduled
     [aside] = await dispatch_db["unassigned_requests"].find().to_list()
     assert aside["request_code"] == request.data.request_code
     assert await queued(rabbitmq_url, notify_queue) == []
+
+
+async def test_a_request_nothing_fits_is_stored_and_told_to_the_leadership_once(
+    dispatch, publish, request_registered, office_day, dispatch_db, notify_queue, rabbitmq_url
+):
+    request = request_registered(preferred_date=office_day, residential_group="Tổ dân phố Không Có")
+
+    async with serving(*dispatch):
+        await publish(request)
+        await publish(request)
+
+        async def published() -> list[dict[str, Any]]:
+            return await dispatch_db["unassigned_requests"].find({"outbox.published_at": {"$ne": None}}).to_list()
+
+        [refusal] = await eventually(published, what="the refusal stored and its event published")
+        await asyncio.sleep(0.5)
+
+    [told] = refusal["outbox"]
+    assert told["event"]["type"] == "visit.unassignable"
+    assert told["event"]["data"]["reason"] == "unknown_residential_group"
+    assert {m["staff_id"] for m in told["event"]["data"]["leadership"]} == {"tk-01", "tk-02"}
+    assert await dispatch_db["unassigned_requests"].count_documents({}) == 1
+    assert await queued(rabbitmq_url, notify_queue) == []
+
+
+async def test_an_agreed_time_then_a_cancellation_reach_the_visit(
+    dispatch, publish, collect, notify_queue, request_registered, office_day, dispatch_db
+):
+    request = request_registered(preferred_date=office_day)
+    agreed_at = datetime.combine(office_day, time(9), HCM)
+    progress = {"request_code": request.data.request_code, "citizen_ref": request.data.citizen_ref}
+    agreed = AppointmentAgreed(
+        **progress, status="appointment_agreed", starts_at=agreed_at, ends_at=agreed_at + timedelta(hours=1)
+    )
+    cancelled = RequestCancelled(
+        **progress, status="cancelled", cancelled_by=CancelledBy.CITIZEN, reason="Không cần nữa"
+    )
+
+    async def visit() -> dict[str, Any] | None:
+        return await dispatch_db["visits"].find_one({"request_code": request.data.request_code})
+
+    async with serving(*dispatch):
+        await publish(request)
+        await collect(notify_queue, 1)
+        await publish(envelope(agreed, ward_code=request.ward_code))
+        agreed_visit = await eventually(
+            visit, lambda v: v is not None and v["status"] == "agreed", what="the visit agreed"
+        )
+        await publish(envelope(cancelled, ward_code=request.ward_code))
+        cancelled_visit = await eventually(
+            visit, lambda v: v is not None and v["status"] == "cancelled", what="the visit cancelled"
+        )
+
+    assert agreed_visit is not None and cancelled_visit is not None
+    assert (agreed_visit["starts_at"], agreed_visit["ends_at"]) == (agreed_at, agreed_at + timedelta(hours=1))
+    assert agreed_visit["half_day"] == "morning"
+    assert "claims" not in cancelled_visit
 
 
 async def test_the_minimum_lead_time_is_read_from_dispatch_min_lead_minutes(

@@ -1,4 +1,4 @@
-"""dispatch: assigns outreach staff and books home visits. Composition only."""
+"""dispatch: assigns outreach staff and proposes home visits. Composition only."""
 
 from __future__ import annotations
 
@@ -10,12 +10,22 @@ from pydantic_settings import SettingsConfigDict
 
 from gandan.dispatch.api import roster_router
 from gandan.dispatch.decisions import shipped_decisions
-from gandan.dispatch.handlers import OneBookingAtATime, announce_served_wards, schedule_home_visit
+from gandan.dispatch.handlers import (
+    OneBookingAtATime,
+    agree_appointment,
+    announce_served_wards,
+    cancel_visit,
+    schedule_home_visit,
+)
 from gandan.dispatch.repository import MongoRosters, MongoVisits
 from gandan.dispatch.roster import load_roster, shipped_wards
+from gandan.dispatch.routing.model import VehicleKind
+from gandan.dispatch.routing.travel import GreatCircleTravel
 from gandan.shared.clock import utcnow
 from gandan.shared.events import (
+    AppointmentAgreed,
     DigestPrepared,
+    RequestCancelled,
     RequestRegistered,
     RosterChanged,
     RoutePlanned,
@@ -57,7 +67,11 @@ SPEC = ServiceSpec(
         ServiceLevelBreached,
         DigestPrepared,
     ),
-    handlers={RequestRegistered.event_type: schedule_home_visit},
+    handlers={
+        RequestRegistered.event_type: schedule_home_visit,
+        AppointmentAgreed.event_type: agree_appointment,
+        RequestCancelled.event_type: cancel_visit,
+    },
 )
 
 
@@ -80,6 +94,8 @@ def build(settings: DispatchSettings | None = None) -> tuple[Service, FastAPI]:
         repository=repository,
         clock=utcnow,
         min_lead=timedelta(minutes=settings.min_lead_minutes),
+        # Most officers ride their own motorbike (seed 003 §3).
+        travel=GreatCircleTravel().between(VehicleKind.MOTORBIKE),
         one_at_a_time=OneBookingAtATime(),
     )
     return service, service.http_app(roster_router(rosters))

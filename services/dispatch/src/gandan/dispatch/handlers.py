@@ -1,4 +1,4 @@
-"""Thin handlers: an event in, the domain's booking, the visit and its event stored together."""
+"""Thin handlers: an event in, the proposal's rules, the visit (or the refusal) and its event stored together."""
 
 from __future__ import annotations
 
@@ -8,32 +8,37 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from gandan.dispatch.domain import (
+from gandan.dispatch.domain import RosterBook, Slot, UnknownWard, wards_served
+from gandan.dispatch.proposal import (
+    AgreementRefused,
     BookingError,
-    RosterBook,
-    SetAside,
+    Plans,
+    Refusal,
     SlotTaken,
-    UnknownWard,
+    Travel,
     Visits,
-    book_visit,
+    VisitStatus,
+    agree,
     booked,
     earliest_start,
     first_search_day,
-    wards_served,
+    propose_visit,
+    unassignable,
 )
-from gandan.shared.events import Envelope, RequestRegistered
+from gandan.shared.clock import local
+from gandan.shared.events import AppointmentAgreed, Envelope, RequestCancelled, RequestRegistered
 from gandan.shared.idempotency import effect_id
 from gandan.shared.logs import log_fields
 
-# Another handler may take the same hour between our read and our write; then we book again.
+# Another handler may take the same place in a half-day between our read and our write; then we propose again.
 _BOOKING_ATTEMPTS = 5
 
 logger = logging.getLogger(__name__)
 
 
 class OneBookingAtATime:
-    """Per ward, one booking at a time in this process. Handlers that read the ward's busy hours
-    together all pick the same free hour and all but one collide on its claim: at 20 at once,
+    """Per ward, one booking at a time in this process. Handlers that read the ward's plans
+    together all pick the same place and all but one collide on its claim: at 20 at once,
     20 of 400 requests ran out of tries. Across processes the unique claims still decide."""
 
     def __init__(self) -> None:
@@ -50,58 +55,115 @@ async def schedule_home_visit(
     repository: Visits,
     clock: Callable[[], datetime],
     min_lead: timedelta,
+    travel: Travel,
     one_at_a_time: OneBookingAtATime,
 ) -> None:
     async with one_at_a_time(event.ward_code):
-        await _book(event, rosters=rosters, repository=repository, clock=clock, min_lead=min_lead)
+        await _propose(event, rosters=rosters, repository=repository, clock=clock, min_lead=min_lead, travel=travel)
 
 
-async def _book(
+async def _propose(
     event: Envelope[RequestRegistered],
     *,
     rosters: RosterBook,
     repository: Visits,
     clock: Callable[[], datetime],
     min_lead: timedelta,
+    travel: Travel,
 ) -> None:
     request = event.data
-    # No read first: a redelivered event books again, and storing finds the visit already there.
+    # No read first: a redelivered event proposes again, and storing finds the visit already there.
     visit_id = effect_id(event.id)
     for _ in range(_BOOKING_ATTEMPTS):
         try:
             # From memory (README "Rosters"): the journey's database commands stay the visit's own.
             roster = await rosters.roster(event.ward_code)
-            calendar = await rosters.calendar()
-            # Judged when handled, not when published: a late event must not book a past hour.
-            now = clock()
-            first_day = first_search_day(request.preferred_date, earliest_start(now, min_lead))
-            busy = await repository.busy_from(event.ward_code, first_day)
-            booking = book_visit(
-                roster=roster,
+        except UnknownWard as error:
+            # Intake refuses wards dispatch does not serve: only a race gets here, and no one of
+            # the ward's leadership is known to tell.
+            logger.warning(
+                "no roster for the request's ward; set aside",
+                extra=log_fields(request_code=request.request_code, reason=repr(error)),
+            )
+            await repository.refuse(Refusal(visit_id, request.request_code, event.ward_code, repr(error)))
+            return
+        calendar = await rosters.calendar()
+        # Judged when handled, not when published: a late event must not propose a past half-day.
+        now = clock()
+        first_day = first_search_day(request.preferred_date, earliest_start(now, min_lead))
+        plans = Plans(roster, await repository.planned_from(event.ward_code, first_day))
+        try:
+            proposal = propose_visit(
+                plans=plans,
                 field=request.field,
                 residential_group=request.residential_group,
+                procedure=request.procedure,
                 preferred_date=request.preferred_date,
                 window=request.time_window,
-                busy=busy,
                 calendar=calendar,
+                travel=travel,
                 now=now,
                 min_lead=min_lead,
             )
-        except (BookingError, UnknownWard) as error:
+        except BookingError as error:
             if await repository.exists(visit_id):
-                return  # a redelivery, booked the first time: its own visit may have taken the last hour
+                return  # a redelivery, proposed the first time: its own visit may have taken the last place
             logger.warning(
-                "no visit could be booked; set aside for the centre",
+                "no visit fits; the centre's leadership is told",
                 extra=log_fields(request_code=request.request_code, reason=repr(error)),
             )
-            await repository.set_aside(SetAside(visit_id, request.request_code, event.ward_code, repr(error)))
+            await repository.refuse(*unassignable(event, visit_id, roster, error))
             return
         try:
-            await repository.add(*booked(event, visit_id, booking))
+            await repository.add(*booked(event, visit_id, proposal))
         except SlotTaken:
             continue
         return
     raise SlotTaken(f"{visit_id}: every try collided with another booking")
+
+
+async def agree_appointment(
+    event: Envelope[AppointmentAgreed],
+    *,
+    rosters: RosterBook,
+    repository: Visits,
+    travel: Travel,
+    one_at_a_time: OneBookingAtATime,
+) -> None:
+    """The officer agreed a time with the citizen: the visit is agreed at that time, moved to
+    another half-day if it fits there, or left as it was with the reason logged."""
+    request_code = event.data.request_code
+    agreed = Slot(event.data.starts_at, event.data.ends_at)
+    async with one_at_a_time(event.ward_code):
+        for _ in range(_BOOKING_ATTEMPTS):
+            visit = await repository.of_request(request_code)
+            if visit is None or visit.status is VisitStatus.CANCELLED:
+                logger.warning("an agreed time for no visit", extra=log_fields(request_code=request_code))
+                return
+            roster = await rosters.roster(event.ward_code)
+            calendar = await rosters.calendar()
+            plans = Plans(roster, await repository.planned_from(event.ward_code, local(agreed.starts_at).date()))
+            try:
+                changed = agree(visit, agreed, plans=plans, calendar=calendar, travel=travel)
+            except AgreementRefused as refused:
+                logger.warning(
+                    "agreed time not taken; the visit stays as it was",
+                    extra=log_fields(request_code=request_code, reason=str(refused)),
+                )
+                return
+            if changed == visit:
+                return  # a redelivery
+            try:
+                await repository.agree(changed)
+            except SlotTaken:
+                continue
+            return
+        raise SlotTaken(f"{request_code}: every try to move the agreed visit collided")
+
+
+async def cancel_visit(event: Envelope[RequestCancelled], *, repository: Visits) -> None:
+    """A cancelled request frees its visit's people (idempotent: cancelling twice changes nothing)."""
+    await repository.cancel(event.data.request_code)
 
 
 async def announce_served_wards(served: Sequence[str], *, repository: Visits, clock: Callable[[], datetime]) -> None:

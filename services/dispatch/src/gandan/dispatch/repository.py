@@ -1,8 +1,8 @@
-"""Visits, rosters and the working calendar in dispatch's own database; each visit and each
-roster document carries its outbox.
+"""Visits, refusals, rosters and the working calendar in dispatch's own database; each visit,
+refusal and roster document carries its outbox.
 
-A visit claims its officer's and its leader's hour (`claims`, unique), so two
-handlers booking at once cannot give one person two visits at the same time.
+A visit claims its officer's and its leader's place in its half-day (`claims`, unique; see
+`proposal.claim`), so two handlers proposing at once cannot fill a half-day past what each checked.
 """
 
 from __future__ import annotations
@@ -10,67 +10,43 @@ from __future__ import annotations
 import time as monotonic
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 from uuid import uuid4
 
 from pydantic import TypeAdapter
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
-from gandan.dispatch.domain import (
-    EVENTS,
-    Roster,
-    SetAside,
-    Slot,
-    SlotTaken,
-    UnknownWard,
-    Visit,
-    WorkingCalendar,
-    YearDecision,
-    wards_served,
-)
-from gandan.shared.clock import LOCAL_TZ, utcnow
-from gandan.shared.events import Envelope, EventData, RosterChange, RosterChanged
+from gandan.dispatch.domain import EVENTS, Roster, Slot, UnknownWard, WorkingCalendar, YearDecision, wards_served
+from gandan.dispatch.proposal import HalfDay, Planned, Refusal, SlotTaken, Visit, VisitStatus
+from gandan.shared.clock import utcnow
+from gandan.shared.events import Envelope, EventData, RosterChange, RosterChanged, TimeWindow
 from gandan.shared.mongo import Document
-from gandan.shared.outbox import Outbox
-
-
-def _claim(ward_code: str, person: str, starts_at: datetime) -> str:
-    # Person keys are unique within a ward's roster only.
-    return f"{ward_code}/{person}@{starts_at.isoformat()}"
+from gandan.shared.outbox import WITHOUT_OUTBOX, Outbox
 
 
 class MongoVisits:
     def __init__(self, database: AsyncDatabase[Document], outbox: Outbox) -> None:
         self._outbox = outbox
         self.visits = outbox.collection("visits")
-        self.unassigned = database["unassigned_requests"]
+        # Keyed by the visit id the request would have had: a redelivery publishes nothing twice.
+        self.unassigned = outbox.collection("unassigned_requests")
         # One document per announcement: each start makes a new one, none is changed.
         self.announcements = outbox.collection("served_wards_announcements")
 
     async def ensure_indexes(self) -> None:
-        await self.visits.create_index([("claims", ASCENDING)], unique=True)
-        # What `busy_from` asks: the ward's visits ending after a day. Keyed by the end, so the
-        # past visits are never read, however many there are.
-        await self.visits.create_index([("ward_code", ASCENDING), ("ends_at", ASCENDING)])
+        # A cancelled visit has no claims: only those it has are unique.
+        await self.visits.create_index(
+            [("claims", ASCENDING)], unique=True, partialFilterExpression={"claims": {"$exists": True}}
+        )
+        # What `planned_from` asks: the ward's visits from a day on (the past ones are never read).
+        await self.visits.create_index([("ward_code", ASCENDING), ("day", ASCENDING)])
+        await self.visits.create_index([("request_code", ASCENDING)])
 
     async def add(self, visit: Visit, event: Envelope[EventData]) -> bool:
-        document = {
-            "_id": visit.id,
-            "request_code": visit.request_code,
-            "ward_code": visit.ward_code,
-            "officer_key": visit.officer_key,
-            "leader_key": visit.leader_key,
-            "starts_at": visit.slot.starts_at,
-            "ends_at": visit.slot.ends_at,
-            "provisional": visit.provisional,
-            "claims": [
-                _claim(visit.ward_code, visit.officer_key, visit.slot.starts_at),
-                _claim(visit.ward_code, visit.leader_key, visit.slot.starts_at),
-            ],
-        }
-        if await self._outbox.insert(self.visits, document, event):
+        if await self._outbox.insert(self.visits, {"_id": visit.id, **_fields(visit)}, event):
             return True
         if await self.exists(visit.id):
             return False
@@ -79,27 +55,106 @@ class MongoVisits:
     async def exists(self, visit_id: str) -> bool:
         return bool(await self.visits.count_documents({"_id": visit_id}, limit=1))
 
-    async def busy_from(self, ward_code: str, first_day: date) -> dict[str, list[Slot]]:
-        since = datetime.combine(first_day, time(0), tzinfo=LOCAL_TZ)
-        busy: dict[str, list[Slot]] = {}
+    async def planned_from(self, ward_code: str, first_day: date) -> list[Planned]:
+        # Cancelled visits are left out here, not in the query: with their status in it, SecantusDB's
+        # planner reads the whole collection instead of the (ward_code, day) index.
         cursor = self.visits.find(
-            {"ward_code": ward_code, "ends_at": {"$gt": since}},
-            {"officer_key": 1, "leader_key": 1, "starts_at": 1, "ends_at": 1},
+            {"ward_code": ward_code, "day": {"$gte": first_day.isoformat()}},
+            {
+                "status": 1,
+                "officer_key": 1,
+                "leader_key": 1,
+                "day": 1,
+                "half_day": 1,
+                "residential_group": 1,
+                "procedure": 1,
+                "claims": 1,
+            },
         )
-        async for document in cursor:
-            slot = Slot(starts_at=document["starts_at"], ends_at=document["ends_at"])
-            for person in (document["officer_key"], document["leader_key"]):
-                busy.setdefault(person, []).append(slot)
-        return busy
+        return [
+            Planned(
+                officer_key=d["officer_key"],
+                leader_key=d["leader_key"],
+                half_day=_half_day(d),
+                residential_group=d["residential_group"],
+                procedure=d["procedure"],
+                claims=tuple(d.get("claims", ())),
+            )
+            async for d in cursor
+            if d["status"] != VisitStatus.CANCELLED
+        ]
+
+    async def refuse(self, refusal: Refusal, *events: Envelope[EventData]) -> None:
+        values = asdict(refusal)
+        await self._outbox.insert(self.unassigned, {"_id": values.pop("id"), **values}, *events)
+
+    async def of_request(self, request_code: str) -> Visit | None:
+        document = await self.visits.find_one({"request_code": request_code}, WITHOUT_OUTBOX)
+        return None if document is None else _visit(document)
+
+    async def agree(self, visit: Visit) -> bool:
+        try:
+            result = await self.visits.update_one(
+                {"_id": visit.id, "status": {"$ne": VisitStatus.CANCELLED}}, {"$set": _fields(visit)}
+            )
+        except DuplicateKeyError as taken:
+            raise SlotTaken(visit.id) from taken
+        return result.matched_count == 1
+
+    async def cancel(self, request_code: str) -> bool:
+        result = await self.visits.update_one(
+            {"request_code": request_code}, {"$set": {"status": VisitStatus.CANCELLED}, "$unset": {"claims": ""}}
+        )
+        return result.matched_count == 1
 
     async def announce(self, served: Envelope[EventData]) -> None:
         await self._outbox.insert(
             self.announcements, {"_id": str(served.id), "occurred_at": served.occurred_at}, served
         )
 
-    async def set_aside(self, request: SetAside) -> None:
-        values = asdict(request)
-        await self.unassigned.update_one({"_id": values.pop("id")}, {"$setOnInsert": values}, upsert=True)
+
+def _fields(visit: Visit) -> Document:
+    """A visit's document (route planning reads these names too)."""
+    return {
+        "request_code": visit.request_code,
+        "ward_code": visit.ward_code,
+        "citizen_ref": visit.citizen_ref,
+        "officer_key": visit.officer_key,
+        "leader_key": visit.leader_key,
+        "residential_group": visit.residential_group,
+        "procedure": visit.procedure,
+        "field": visit.field,
+        "day": visit.half_day.day.isoformat(),
+        "half_day": str(visit.half_day.half),
+        "starts_at": visit.window.starts_at,
+        "ends_at": visit.window.ends_at,
+        "status": str(visit.status),
+        "provisional": visit.provisional,
+        "claims": list(visit.claims),
+    }
+
+
+def _half_day(document: Document) -> HalfDay:
+    return HalfDay(date.fromisoformat(document["day"]), TimeWindow(document["half_day"]))
+
+
+def _visit(document: Document) -> Visit:
+    return Visit(
+        id=document["_id"],
+        request_code=document["request_code"],
+        ward_code=document["ward_code"],
+        citizen_ref=document["citizen_ref"],
+        officer_key=document["officer_key"],
+        leader_key=document["leader_key"],
+        residential_group=document["residential_group"],
+        procedure=document["procedure"],
+        field=document["field"],
+        half_day=_half_day(document),
+        window=Slot(document["starts_at"], document["ends_at"]),
+        claims=tuple(document.get("claims", ())),
+        status=VisitStatus(document["status"]),
+        provisional=document["provisional"],
+    )
 
 
 _ROSTER = TypeAdapter(Roster)

@@ -34,7 +34,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -56,7 +56,7 @@ from gandan.system.launcher import reachable
 Document = dict[str, Any]
 WARD = "11002"
 EVIDENCE_PER_VISIT = 6  # contact and request registered, visit scheduled, three notification outcomes
-EVIDENCE_PER_REFUSAL = 2  # a request no one can visit is recorded, not booked
+EVIDENCE_PER_REFUSAL = 3  # contact and request registered, visit unassignable (to the leadership)
 POST_ATTEMPTS = 10  # a registration answered 503 this often is given up (and reported)
 # Each service's collections (the outbox's among them) that a past request leaves documents in.
 PAST_COLLECTIONS = {
@@ -598,6 +598,9 @@ def _past(document: Document, template_code: str, number: int, part: int) -> Doc
             return [past(v, key) for v in value]
         if isinstance(value, datetime):
             return value - timedelta(days=365, minutes=number % 100_000)
+        if key == "day" and isinstance(value, str):
+            # A visit's local day (ISO): a year back with its times, so no plan of today reads it.
+            return (date.fromisoformat(value) - timedelta(days=365, minutes=number % 100_000)).isoformat()
         if value == template_code:
             return code
         if key in {"claims", "key", "event_id", "phone", "citizen_ref", "open_key"} and isinstance(value, str):

@@ -7,11 +7,12 @@ the protocol is async.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
 
+from gandan.dispatch.domain import Location
 from gandan.dispatch.routing.model import Place, VehicleKind
 
 _EARTH_RADIUS_M = 6_371_000
@@ -56,6 +57,15 @@ class GreatCircleTravel:
         metres = great_circle_metres(a, b) * self.detour
         seconds = metres / (self.speeds_kmh[kind] / 3.6) + self.stop_overhead.total_seconds()
         return round(metres), math.ceil(seconds)
+
+    def between(self, kind: VehicleKind) -> Callable[[Location, Location], timedelta]:
+        """The rule as a pure function of two roster places, for proposing visits (`proposal.Travel`)."""
+
+        def travel(a: Location, b: Location) -> timedelta:
+            _, seconds = self.leg(Place(a.latitude, a.longitude), Place(b.latitude, b.longitude), kind)
+            return timedelta(seconds=seconds)
+
+        return travel
 
     async def table(self, places: Sequence[Place], kind: VehicleKind) -> TravelTable:
         legs = [[self.leg(a, b, kind) for b in places] for a in places]
