@@ -112,8 +112,8 @@ async def test_a_home_request_becomes_a_visit_three_messages_and_its_evidence(sy
         by_role = {m["recipient_role"]: m for m in messages}
         assert set(by_role) == {"citizen", "officer", "group_leader"}
         assert all(m["status"] == "sent" for m in messages)
-        # The SMS form, short enough for two parts: the weekday and date abridged.
-        when = f"14:00 {['T2', 'T3', 'T4', 'T5', 'T6'][visit_day.weekday()]} {visit_day:%d/%m}"
+        # Dispatch proposes the afternoon asked for; the SMS form names it and the date, abridged.
+        when = f"chiều {visit_day:%d/%m}"
         citizen, officer, leader = by_role["citizen"], by_role["officer"], by_role["group_leader"]
         assert citizen["text"].startswith("P.Thạch Khôi hẹn đến nhà ông/bà Nguyễn Thị Hoa")
         assert when in citizen["text"] and code in citizen["text"]
