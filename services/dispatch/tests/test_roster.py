@@ -11,14 +11,13 @@ from gandan.dispatch.domain import (
     StaffRole,
     UnknownWard,
     Vehicle,
-    VehicleKind,
     WorkingCalendar,
     book_visit,
     leader_key,
 )
 from gandan.dispatch.roster import RosterInvalid, load_roster, parse_roster, shipped_wards
 from gandan.shared.clock import LOCAL_TZ
-from gandan.shared.events import ProcedureField, TimeWindow
+from gandan.shared.events import ProcedureField, TimeWindow, VehicleKind
 from gandan.shared.phone import normalise_mobile
 
 STAFF = """STT,Mã cán bộ,Họ và tên,Chức vụ,Vai trò,Lĩnh vực phụ trách,Tổ dân phố phụ trách,Số điện thoại,Nghỉ phép

@@ -21,10 +21,10 @@ from gandan.dispatch.routing.model import (
     PlannedVisit,
     Team,
     Vehicle,
-    VehicleKind,
 )
 from gandan.dispatch.routing.solver import RoutePlanner, solve_day
 from gandan.dispatch.routing.travel import GreatCircleTravel, TravelTable, great_circle_metres
+from gandan.shared.events import VehicleKind
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 TRAVEL = GreatCircleTravel()

@@ -27,9 +27,9 @@ from gandan.dispatch.routing.model import (
     Team,
     TeamRoute,
     Trip,
-    VehicleKind,
 )
 from gandan.dispatch.routing.travel import TravelTable, TravelTimes
+from gandan.shared.events import VehicleKind
 
 # PyVRP 0.14 runs past its time limit when a missing edge keeps the default 2^44 (shared/NOTES.md);
 # this is still far longer than any day.

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
 
-from gandan.dispatch.routing.model import Place, VehicleKind
+from gandan.dispatch.routing.model import Place
+from gandan.shared.events import VehicleKind
 
 _EARTH_RADIUS_M = 6_371_000
 
@@ -37,7 +38,7 @@ def great_circle_metres(a: Place, b: Place) -> float:
 
 
 # Hải Phòng's wards: narrow lanes, mixed traffic. Approximate, to be replaced by a road network.
-_SPEEDS_KMH: Mapping[VehicleKind, float] = {VehicleKind.MOTORBIKE: 25.0, VehicleKind.CAR: 20.0}
+_SPEEDS_KMH: Mapping[VehicleKind, float] = {VehicleKind.MOTORBIKE: 25.0, VehicleKind.WARD_CAR: 20.0}
 
 
 @dataclass(frozen=True)
