@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import time, timedelta
 
 from fastapi import FastAPI
 from pydantic import Field
@@ -11,8 +11,14 @@ from pydantic_settings import SettingsConfigDict
 from gandan.dispatch.api import roster_router
 from gandan.dispatch.decisions import shipped_decisions
 from gandan.dispatch.handlers import OneBookingAtATime, announce_served_wards, schedule_home_visit
+from gandan.dispatch.planning.domain import PlanningRules
+from gandan.dispatch.planning.handlers import DayPlanning, PlanningSettings
+from gandan.dispatch.planning.repository import MongoDayPlans
+from gandan.dispatch.planning.timers import MongoTimers
 from gandan.dispatch.repository import MongoRosters, MongoVisits
 from gandan.dispatch.roster import load_roster, shipped_wards
+from gandan.dispatch.routing.solver import RoutePlanner
+from gandan.dispatch.routing.travel import GreatCircleTravel
 from gandan.shared.clock import utcnow
 from gandan.shared.events import (
     DigestPrepared,
@@ -41,18 +47,40 @@ class DispatchSettings(ServiceSettings):
     # How long a roster and the calendar are read from memory: a change through this process's API
     # is seen at once; one made elsewhere (the operator's command, another dispatch) within this.
     roster_refresh_seconds: int = Field(60, ge=1, le=24 * 60 * 60)
+    # README "A day's routes".
+    planning_cutoff: time = Field(time(16), description="local time, the working day before, the next day is planned")
+    planning_seconds: float = Field(10.0, gt=0, le=600, description="the solver's time for one ward's day")
+    replan_check_minutes: int = Field(10, ge=1, le=24 * 60)
+    # Minutes of a visit by procedure (its exact name); any other takes VISIT_DURATION.
+    service_minutes: dict[str, int] = Field(default_factory=dict)
+    service_level_sweep_minutes: int = Field(60, ge=1, le=24 * 60)
+    visit_within_working_days: int = Field(5, ge=1, le=60)
+    # Per ward code, overriding visit_within_working_days: {"11002": 3}.
+    visit_within_working_days_by_ward: dict[str, int] = Field(default_factory=dict)
+    digest_at: time = Field(time(7), description="local time of the morning digest, each working day")
+
+    def planning(self) -> PlanningSettings:
+        return PlanningSettings(
+            cutoff=self.planning_cutoff,
+            digest_at=self.digest_at,
+            replan_check=timedelta(minutes=self.replan_check_minutes),
+            service_level_sweep=timedelta(minutes=self.service_level_sweep_minutes),
+            visit_within_working_days=self.visit_within_working_days,
+            visit_within_by_ward=self.visit_within_working_days_by_ward,
+            rules=PlanningRules(service_minutes=self.service_minutes),
+        )
 
 
 SPEC = ServiceSpec(
     name="dispatch",
     settings=DispatchSettings,
-    # The planned day's types: declared ahead of dispatch's publishing them (issue 9), for notify's letters.
     produces=(
         VisitScheduled,
         RosterChanged,
         WardsServed,
         RoutePlanned,
         VisitUnassignable,
+        # Declared ahead of the booking's publishing it (issue 9, item 5), for notify's letters.
         VisitRescheduled,
         ServiceLevelBreached,
         DigestPrepared,
@@ -67,14 +95,29 @@ def build(settings: DispatchSettings | None = None) -> tuple[Service, FastAPI]:
     outbox = service.outbox()
     repository = MongoVisits(service.database, outbox)
     rosters = MongoRosters(service.database, outbox, refresh_after=timedelta(seconds=settings.roster_refresh_seconds))
+    timers = MongoTimers(outbox)
+    plans = MongoDayPlans(service.database, outbox)
+    planner = RoutePlanner(GreatCircleTravel(), time_limit=timedelta(seconds=settings.planning_seconds))
+    planning = DayPlanning(
+        rosters=rosters, plans=plans, timers=timers, planner=planner, settings=settings.planning(), clock=utcnow
+    )
     service.on_startup(repository.ensure_indexes)
+    service.on_startup(timers.ensure_indexes)
+    service.on_startup(plans.ensure_indexes)
 
     async def seed_and_announce() -> None:
         # On a first start `make run` works: the shipped rosters and years, where the store has none.
         await rosters.seed([load_roster(ward) for ward in shipped_wards()], shipped_decisions())
-        await announce_served_wards(await rosters.wards(), repository=repository, clock=utcnow)
+        served = await rosters.wards()
+        await announce_served_wards(served, repository=repository, clock=utcnow)
+        await planning.arm(served)
+
+    async def stop_planner() -> None:
+        planner.close()
 
     service.on_startup(seed_and_announce)
+    service.worker(timers.run)
+    service.on_shutdown(stop_planner)
     service.consume(
         rosters=rosters,
         repository=repository,
