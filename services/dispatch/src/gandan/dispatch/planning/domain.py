@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 from uuid import uuid4
@@ -81,12 +81,12 @@ def add_working_days(
     moment: datetime, days: int, calendar: WorkingCalendar, open_days: frozenset[date] = frozenset()
 ) -> datetime:
     """The same local time `days` working days after `moment`'s local day (holidays, the government's
-    swaps and the ward's open days counted as the calendar has them)."""
+    swaps and the ward's open days counted as the calendar has them), in UTC."""
     at = local(moment)
     day = at.date()
     for _ in range(days):
         day = next_working_day(day, calendar, open_days)
-    return datetime.combine(day, at.timetz())
+    return datetime.combine(day, at.timetz()).astimezone(UTC)
 
 
 def next_cutoff(
