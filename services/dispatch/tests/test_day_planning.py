@@ -32,6 +32,7 @@ from gandan.testing import eventually, queued, serving
 
 from .conftest import RelayNotRunning
 from .fakes import FakeRosters
+from .test_roster_store import roster_command
 
 WARD = "11002"
 MONDAY = date(2026, 12, 7)
@@ -281,3 +282,21 @@ async def test_dispatch_plans_the_day_at_start_when_its_cut_off_passed_while_it_
     by_team = {r["data"]["team_id"]: r["data"] for r in routes}
     assert set(by_team) == {"tk-03", "tk-04", "tk-06"}
     assert by_team["tk-06"]["stops"] == [] and by_team["tk-06"]["revision"] == 2
+
+
+async def test_an_operator_reads_a_days_routes_with_local_times(planning, dispatch_db, service_settings):
+    await dispatch_db["visits"].insert_many(
+        [a_visit("a", MONDAY, agreed_at=(9, 0)), a_visit("b", MONDAY, group="Nonexistent", status="agreed")]
+    )
+    await planning.plan(WARD, MONDAY, firing="cutoff@1")
+
+    shown = roster_command(service_settings, "routes", "--ward", WARD, "--day", MONDAY.isoformat())
+    missing = roster_command(service_settings, "routes", "--ward", WARD, "--day", "2026-12-08")
+
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0].startswith(f"{WARD} {MONDAY}: revision 1, planned 04/12 16:00")
+    assert "tk-03 (xe_may, own motorbike): 1 stops" in lines
+    assert any(line.startswith("  09:00-") and "HS-a  Thanh Xá  Đăng ký khai tử" in line for line in lines)
+    assert lines[-1] == "unassigned: HS-b"
+    assert missing.returncode == 1 and "not planned yet" in missing.stderr

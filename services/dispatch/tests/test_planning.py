@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from gandan.dispatch.decisions import shipped_decisions
 from gandan.dispatch.domain import Period, WorkingCalendar
@@ -304,7 +305,7 @@ def test_the_visit_deadline_is_missed_once_it_passes_with_the_visit_still_after_
 
 
 def test_the_digest_counts_the_routes_with_stops_and_their_visits_and_lists_unassigned_and_late_requests():
-    routes = [
+    routes: list[dict[str, Any]] = [
         {"team_id": "tk-03", "stops": [{"visit_id": "a"}, {"visit_id": "b"}]},
         {"team_id": "tk-06", "stops": [{"visit_id": "c"}]},
         {"team_id": "tk-07", "stops": []},

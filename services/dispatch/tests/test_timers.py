@@ -36,8 +36,8 @@ class Firings:
         return Fired(events=(digest(load_roster("11002"), date(2026, 12, 7), [], [], []),))
 
 
-def replica(db: AsyncDatabase[dict[str, Any]], firings: Firings, **options: float) -> MongoTimers:
-    timers = MongoTimers(Outbox(RelayNotRunning(), db), **options)
+def replica(db: AsyncDatabase[dict[str, Any]], firings: Firings, poll_seconds: float = 60) -> MongoTimers:
+    timers = MongoTimers(Outbox(RelayNotRunning(), db), poll_seconds=poll_seconds)
     timers.on(KIND, firings)
     return timers
 

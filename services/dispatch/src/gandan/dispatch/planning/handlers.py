@@ -187,7 +187,7 @@ class DayPlanning:
             earlier_teams=[r["team_id"] for r in earlier["routes"] if r["stops"]] if earlier else (),
             earlier_unassigned=earlier["unassigned"] if earlier else (),
         )
-        stored = await self._plans.store(planned, firing=firing, fingerprint=fingerprint(visits))
+        stored = await self._plans.store(planned, firing=firing, fingerprint=fingerprint(visits), planned_at=now)
         logger.info(
             "day planned" if stored else "day planned by another replica meanwhile",
             extra=log_fields(

@@ -16,7 +16,6 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from gandan.dispatch.planning.domain import Breach, DayVisit, PlannedDay
-from gandan.shared.clock import utcnow
 from gandan.shared.events import Envelope, EventData, ServiceLevelRule
 from gandan.shared.mongo import Document
 from gandan.shared.outbox import WITHOUT_OUTBOX, Outbox
@@ -88,7 +87,7 @@ class MongoDayPlans:
             {"ward_code": ward_code, "day": {"$gte": day.isoformat()}}, WITHOUT_OUTBOX
         ).to_list()
 
-    async def store(self, planned: PlannedDay, *, firing: str, fingerprint: str) -> bool:
+    async def store(self, planned: PlannedDay, *, firing: str, fingerprint: str, planned_at: datetime) -> bool:
         """Store the revision with its events onto the one before it; False if another got there first."""
         fields = {
             "ward_code": planned.ward_code,
@@ -108,7 +107,7 @@ class MongoDayPlans:
             "unassigned_requests": list(planned.unassigned_requests),
             "fingerprint": fingerprint,
             "firing": firing,
-            "planned_at": utcnow(),
+            "planned_at": planned_at,
         }
         key = plan_id(planned.ward_code, planned.day)
         if planned.revision == 1:
