@@ -71,7 +71,7 @@ async def test_a_timer_fires_at_its_time_without_polling_for_it(dispatch_db):
     timers = replica(dispatch_db, firings, poll_seconds=300)  # the backstop would be far too late
     async with running(timers):
         due = utcnow() + timedelta(seconds=1.5)
-        await timers.set(Timer("t/soon", KIND, due))
+        await timers.arm(Timer("t/soon", KIND, due))
         await fired(dispatch_db, "t/soon")
         assert firings.keys == ["t/soon"]
         assert utcnow() >= due
@@ -84,7 +84,7 @@ async def test_a_timer_due_while_dispatch_was_down_fires_once_at_the_next_start_
     firings = Firings()
     before = replica(dispatch_db, firings)
     await before.ensure_indexes()
-    await before.set(Timer("t/down", KIND, utcnow() + timedelta(seconds=0.5)))
+    await before.arm(Timer("t/down", KIND, utcnow() + timedelta(seconds=0.5)))
     await asyncio.sleep(1)  # dispatch is down: no worker runs as it falls due
 
     async with running(replica(dispatch_db, firings)):
@@ -102,7 +102,7 @@ async def test_two_replicas_fire_each_timer_once(dispatch_db):
     await first.ensure_indexes()
     keys = [f"t/{n}" for n in range(6)]
     for key in keys:
-        await first.set(Timer(key, KIND, utcnow()))
+        await first.arm(Timer(key, KIND, utcnow()))
     async with running(first), running(second):
         await fired(dispatch_db, *keys)
     assert sorted(firings.keys) == keys
@@ -118,7 +118,7 @@ async def test_a_recurring_timer_moves_to_its_next_time_in_the_same_write(dispat
     timers = MongoTimers(Outbox(RelayNotRunning(), dispatch_db))
     timers.on(KIND, recurring)
     await timers.ensure_indexes()
-    await timers.set(Timer("t/daily", KIND, utcnow(), {"n": 1}))
+    await timers.arm(Timer("t/daily", KIND, utcnow(), {"n": 1}))
     assert await timers.fire_due() == 1
     assert await timers.fire_due() == 0
     document = await dispatch_db["timers"].find_one({"_id": "t/daily"})
@@ -138,7 +138,7 @@ async def test_a_timer_held_by_a_replica_that_died_is_fired_by_another_once_its_
     dying = MongoTimers(Outbox(RelayNotRunning(), dispatch_db), lease_seconds=1)
     dying.on(KIND, dies)
     other = replica(dispatch_db, firings, poll_seconds=300)
-    await dying.set(Timer("t/held", KIND, utcnow()))
+    await dying.arm(Timer("t/held", KIND, utcnow()))
     async with running(dying):
         await asyncio.wait_for(hung.wait(), 5)
         async with running(other):
@@ -160,7 +160,7 @@ async def test_a_firing_that_fails_is_tried_again_soon_not_after_its_lease(dispa
 
     timers = MongoTimers(Outbox(RelayNotRunning(), dispatch_db), lease_seconds=600)
     timers.on(KIND, flaky)
-    await timers.set(Timer("t/flaky", KIND, utcnow()))
+    await timers.arm(Timer("t/flaky", KIND, utcnow()))
     async with running(timers):
         await fired(dispatch_db, "t/flaky")  # at the worker's retry (1 s); the lease is 10 minutes
     assert len(attempts) == 2

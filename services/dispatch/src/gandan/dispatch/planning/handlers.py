@@ -104,8 +104,7 @@ class DayPlanning:
                     {"ward_code": ward},
                 ),
             ):
-                await self._timers.set_unless_pending(timer)
-        self._timers.wake()
+                await self._timers.arm(timer)
 
     # --- the timers' firings --------------------------------------------------------------
 

@@ -88,22 +88,15 @@ class MongoTimers(PollingWorker):
         # Only pending timers have `due_at`: the next due one is the first entry of this index.
         await self.timers.create_index([("due_at", ASCENDING)], sparse=True)
 
-    async def set(self, timer: Timer) -> None:
-        """Set (or move) a timer: pending again at `due_at`, whatever it was."""
-        await self.timers.update_one(
-            {"_id": timer.key},
-            {"$set": {"kind": timer.kind, "due_at": timer.due_at, "data": dict(timer.data)}},
-            upsert=True,
-        )
-        self.wake()
-
-    async def set_unless_pending(self, timer: Timer) -> None:
-        """Set a recurring timer at start: one already pending keeps its own due time (it may be overdue)."""
+    async def arm(self, timer: Timer) -> None:
+        """Set a timer unless it exists: one already there keeps its own due time (it may be overdue,
+        from before a restart) and a recurring one its next occurrence."""
         await self.timers.update_one(
             {"_id": timer.key},
             {"$setOnInsert": {"kind": timer.kind, "due_at": timer.due_at, "data": dict(timer.data)}},
             upsert=True,
         )
+        self.wake()
 
     async def fire_due(self) -> int:
         """Fire every due timer this replica can claim; then sleep until the next one is due."""
