@@ -17,12 +17,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from gandan.dispatch.app import DispatchSettings, build
 from gandan.dispatch.decisions import shipped_decisions
 from gandan.dispatch.domain import EVENTS
-from gandan.dispatch.planning.handlers import DayPlanning, PlanningSettings
+from gandan.dispatch.planning.handlers import DayPlanning, Planner, PlanningSettings
 from gandan.dispatch.planning.repository import MongoDayPlans
 from gandan.dispatch.planning.timers import MongoTimers, Timer
 from gandan.dispatch.roster import load_roster
 from gandan.dispatch.routing.model import DayPlan, DayProblem
-from gandan.dispatch.routing.solver import solve_day
+from gandan.dispatch.routing.solver import NoFeasiblePlan, solve_day
 from gandan.dispatch.routing.travel import GreatCircleTravel
 from gandan.shared.clock import LOCAL_TZ, utcnow
 from gandan.shared.events import DigestPrepared, LeaderContact, StaffContact, VehicleKind, VisitScheduled, parse_event
@@ -101,19 +101,23 @@ def clock() -> Clock:
     return Clock(at(MONDAY - timedelta(days=3), 16))  # Friday's cut-off
 
 
-@pytest.fixture
-async def planning(dispatch_db: AsyncDatabase[dict[str, Any]], clock: Clock) -> DayPlanning:
-    outbox = Outbox(RelayNotRunning(), dispatch_db)
-    plans = MongoDayPlans(dispatch_db, outbox)
+async def day_planning(db: AsyncDatabase[dict[str, Any]], clock: Clock, planner: Planner) -> DayPlanning:
+    outbox = Outbox(RelayNotRunning(), db)
+    plans = MongoDayPlans(db, outbox)
     await plans.ensure_indexes()
     return DayPlanning(
         rosters=FakeRosters({WARD: load_roster(WARD)}, tuple(shipped_decisions())),
         plans=plans,
         timers=MongoTimers(outbox),
-        planner=SolvedHere(),
+        planner=planner,
         settings=PlanningSettings(visit_within_by_ward={WARD: 3}),
         clock=clock,
     )
+
+
+@pytest.fixture
+async def planning(dispatch_db: AsyncDatabase[dict[str, Any]], clock: Clock) -> DayPlanning:
+    return await day_planning(dispatch_db, clock, SolvedHere())
 
 
 def events_of(document: dict[str, Any], event_type: str, **data: Any) -> list[dict[str, Any]]:
@@ -300,3 +304,18 @@ async def test_an_operator_reads_a_days_routes_with_local_times(planning, dispat
     assert any(line.startswith("  09:00-") and "HS-a  Thanh Xá  Đăng ký khai tử" in line for line in lines)
     assert lines[-1] == "unassigned: HS-b"
     assert missing.returncode == 1 and "not planned yet" in missing.stderr
+
+
+async def test_a_plan_the_solver_gets_wrong_is_not_published_nor_solved_again_at_once(dispatch_db, clock):
+    class Broken:
+        async def plan(self, problem: DayProblem) -> DayPlan:
+            raise NoFeasiblePlan("a trip breaks a window or its shift")
+
+    planning = await day_planning(dispatch_db, clock, Broken())
+    await dispatch_db["visits"].insert_one(a_visit("a", MONDAY, agreed_at=(9, 0)))
+    cutoff = Timer(f"cutoff/{WARD}", "cutoff", clock.now, {"ward_code": WARD, "day": MONDAY.isoformat()})
+
+    fired = await planning.at_cutoff(cutoff)
+
+    assert await dispatch_db["day_plans"].count_documents({}) == 0
+    assert fired.next_due == at(MONDAY, 16)  # the timer moves on to its next cut-off

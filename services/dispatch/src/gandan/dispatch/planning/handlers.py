@@ -36,6 +36,7 @@ from gandan.dispatch.planning.domain import (
 from gandan.dispatch.planning.repository import MongoDayPlans, breach_id
 from gandan.dispatch.planning.timers import Fired, MongoTimers, Timer
 from gandan.dispatch.routing.model import DayPlan, DayProblem
+from gandan.dispatch.routing.solver import NoFeasiblePlan
 from gandan.shared.clock import LOCAL_TZ, local
 from gandan.shared.logs import log_fields
 
@@ -174,7 +175,14 @@ class DayPlanning:
         draft = day_problem(
             roster, visits, day, self._settings.rules, now, pinned_stops(earlier["routes"], now) if earlier else ()
         )
-        solved = await self._planner.plan(draft.problem)
+        try:
+            solved = await self._planner.plan(draft.problem)
+        except NoFeasiblePlan:
+            # A defect of the solver, not a passing failure: solving again at once (the timer's retry, each
+            # second) would only burn the cores. The day keeps its earlier plan, or has none; the
+            # re-planning sweep tries again at its next turn, as the day still differs from its plan.
+            logger.exception("no plan published", extra=log_fields(ward_code=ward, day=day.isoformat()))
+            return
         planned = planned_day(
             roster,
             day,
