@@ -24,9 +24,10 @@ from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 from gandan.dispatch.bench.routing import solve_instance
 from gandan.dispatch.bench.solomon import DATA_DIR, best_known, read_instance, score
 from gandan.dispatch.domain import Slot
-from gandan.dispatch.routing.model import DayProblem, Depot, Place, PlannedVisit, Team, Vehicle, VehicleKind
+from gandan.dispatch.routing.model import DayProblem, Depot, Place, PlannedVisit, Team, Vehicle
 from gandan.dispatch.routing.solver import solve_day
 from gandan.dispatch.routing.travel import GreatCircleTravel
+from gandan.shared.events import VehicleKind
 
 SCALE = 1000
 
@@ -102,7 +103,7 @@ def our_day(seed: int = 7) -> DayProblem:
             frozenset({f"p{k}"}),
             frozenset({fields[k % 4], fields[(k + 1) % 4]}),
             None if k % 2 else frozenset(groups[(k * 4) % 18 : (k * 4) % 18 + 9]),
-            Vehicle(f"x{k}", VehicleKind.CAR if k == 0 else VehicleKind.MOTORBIKE),
+            Vehicle(f"x{k}", VehicleKind.WARD_CAR if k == 0 else VehicleKind.MOTORBIKE),
             "centre",
             Slot(at(7, 30), at(17)),
             Slot(at(11, 30), at(13, 30)),

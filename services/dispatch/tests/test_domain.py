@@ -46,9 +46,8 @@ from gandan.dispatch.proposal import (
     unassignable,
 )
 from gandan.dispatch.roster import load_roster
-from gandan.dispatch.routing.model import VehicleKind
 from gandan.dispatch.routing.travel import GreatCircleTravel
-from gandan.shared.events import ProcedureField, TimeWindow, UnassignableReason, VisitUnassignable
+from gandan.shared.events import ProcedureField, TimeWindow, UnassignableReason, VehicleKind, VisitUnassignable
 from gandan.testing import factories
 from gandan.testing.factories import a_request_code, envelope
 

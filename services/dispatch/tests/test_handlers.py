@@ -17,7 +17,6 @@ from gandan.dispatch.domain import GroupLeader, Officer, ResidentialGroup, Roste
 from gandan.dispatch.handlers import OneBookingAtATime, agree_appointment, cancel_visit, schedule_home_visit
 from gandan.dispatch.proposal import HalfDay, Plans, SlotTaken, Visit, VisitStatus, booked, claim, propose_visit
 from gandan.dispatch.roster import load_roster
-from gandan.dispatch.routing.model import VehicleKind
 from gandan.dispatch.routing.travel import GreatCircleTravel
 from gandan.shared.clock import utcnow
 from gandan.shared.events import (
@@ -29,6 +28,7 @@ from gandan.shared.events import (
     StaffContact,
     TimeWindow,
     UnassignableReason,
+    VehicleKind,
     VisitScheduled,
     VisitUnassignable,
 )

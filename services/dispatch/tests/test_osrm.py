@@ -16,13 +16,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from gandan.dispatch.routing.model import Place, VehicleKind
+from gandan.dispatch.routing.model import Place
 from gandan.dispatch.routing.osrm import OsrmTravel
 from gandan.dispatch.routing.travel import GreatCircleTravel
+from gandan.shared.events import VehicleKind
 from gandan.testing import free_port
 
 PLACES = (Place(20.8560, 106.6820), Place(20.8601, 106.6795), Place(20.8523, 106.6901))
-PROFILES = {VehicleKind.MOTORBIKE: "motorbike", VehicleKind.CAR: "driving"}
+PROFILES = {VehicleKind.MOTORBIKE: "motorbike", VehicleKind.WARD_CAR: "driving"}
 
 
 @dataclass
@@ -80,7 +81,7 @@ async def test_road_times_come_from_the_table_service_with_the_stop_overhead():
 async def test_each_vehicle_kind_asks_its_own_profile():
     osrm = Osrm()
     async with serving(osrm) as client:
-        await OsrmTravel(client, profiles=PROFILES).table(PLACES, VehicleKind.CAR)
+        await OsrmTravel(client, profiles=PROFILES).table(PLACES, VehicleKind.WARD_CAR)
     assert osrm.asked[0][0] == "driving"
 
 
@@ -113,5 +114,5 @@ async def test_an_error_or_a_malformed_answer_plans_on_estimates(answer, status)
 async def test_a_service_that_is_away_plans_on_estimates():
     estimate = GreatCircleTravel()
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{free_port()}", timeout=1) as client:
-        table = await OsrmTravel(client, profiles=PROFILES, fallback=estimate).table(PLACES, VehicleKind.CAR)
-    assert table == await estimate.table(PLACES, VehicleKind.CAR)
+        table = await OsrmTravel(client, profiles=PROFILES, fallback=estimate).table(PLACES, VehicleKind.WARD_CAR)
+    assert table == await estimate.table(PLACES, VehicleKind.WARD_CAR)

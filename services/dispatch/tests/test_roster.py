@@ -11,16 +11,14 @@ from gandan.dispatch.domain import (
     StaffRole,
     UnknownWard,
     Vehicle,
-    VehicleKind,
     WorkingCalendar,
     leader_key,
 )
 from gandan.dispatch.proposal import Plans, propose_visit
 from gandan.dispatch.roster import RosterInvalid, load_roster, parse_roster, shipped_wards
-from gandan.dispatch.routing.model import VehicleKind as RoutingVehicleKind
 from gandan.dispatch.routing.travel import GreatCircleTravel
 from gandan.shared.clock import LOCAL_TZ
-from gandan.shared.events import ProcedureField, TimeWindow
+from gandan.shared.events import ProcedureField, TimeWindow, VehicleKind
 from gandan.shared.phone import normalise_mobile
 
 STAFF = """STT,Mã cán bộ,Họ và tên,Chức vụ,Vai trò,Lĩnh vực phụ trách,Tổ dân phố phụ trách,Số điện thoại,Nghỉ phép
@@ -43,7 +41,7 @@ def parse(staff: str = STAFF, groups: str = GROUPS, vehicles: str = VEHICLES):
 
 
 THACH_KHOI = load_roster("11002")
-OFFLINE = GreatCircleTravel().between(RoutingVehicleKind.MOTORBIKE)
+OFFLINE = GreatCircleTravel().between(VehicleKind.MOTORBIKE)
 MONDAY_BEFORE = datetime(2026, 6, 1, 7, tzinfo=LOCAL_TZ)  # an ordinary week, no public holiday
 
 

@@ -21,10 +21,10 @@ from gandan.dispatch.routing.model import (
     PlannedVisit,
     Team,
     Vehicle,
-    VehicleKind,
 )
 from gandan.dispatch.routing.solver import RoutePlanner, solve_day
 from gandan.dispatch.routing.travel import GreatCircleTravel, TravelTable, great_circle_metres
+from gandan.shared.events import VehicleKind
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 TRAVEL = GreatCircleTravel()
@@ -192,6 +192,25 @@ async def test_the_planner_keeps_the_event_loop_running_while_it_solves():
         planner.close()
     assert len(served_by(plan)) + len(plan.unassigned) == 30
     assert longest_pause < 0.25
+
+
+def test_one_more_visit_is_never_bought_with_a_late_arrival():
+    """Found by the property below: PyVRP caps its penalty per second late (100,000 by default) below a
+    visit's prize, so it kept a plan serving one visit more a little late, and had no feasible plan."""
+    early, later, shift = Slot(at(7), at(7, 30)), Slot(at(8), at(8, 30)), Slot(at(7), at(16))
+    visits = [
+        visit("v0", near(-1160, 1359), later, minutes=15),
+        *(visit(f"v{i}", CENTRE, early, minutes=15) for i in (1, 2, 3)),
+        visit("v4", near(1959, -383), later, minutes=15),
+    ]
+    teams = [
+        team("t0", groups={"g2"}, kind=VehicleKind.WARD_CAR, shift=shift, lunch=None),
+        team("t1", shift=shift, lunch=None),
+    ]
+
+    plan = solve(teams, visits)
+
+    assert len(plan.unassigned) == 1  # v1, v2, v3 back to back from 7:00, then v0 or v4
 
 
 # --- properties over generated days ---------------------------------------------------

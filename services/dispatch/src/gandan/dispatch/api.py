@@ -24,12 +24,11 @@ from gandan.dispatch.domain import (
     StaffRole,
     UnknownWard,
     Vehicle,
-    VehicleKind,
 )
 from gandan.dispatch.repository import MongoRosters, RosterConflict
 from gandan.dispatch.roster import staff_phone, text
 from gandan.shared.auth import Credential, Role, require
-from gandan.shared.events import RosterChange
+from gandan.shared.events import RosterChange, VehicleKind
 from gandan.shared.http import ApiError, error_responses
 from gandan.shared.text import PlainText
 

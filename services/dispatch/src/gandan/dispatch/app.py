@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import time, timedelta
 
+import httpx
 from fastapi import FastAPI
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -17,9 +18,13 @@ from gandan.dispatch.handlers import (
     cancel_visit,
     schedule_home_visit,
 )
+from gandan.dispatch.planning.handlers import DayPlanning, PlanningSettings
+from gandan.dispatch.planning.repository import MongoDayPlans
+from gandan.dispatch.planning.timers import MongoTimers
 from gandan.dispatch.repository import MongoRosters, MongoVisits
 from gandan.dispatch.roster import load_roster, shipped_wards
-from gandan.dispatch.routing.model import VehicleKind
+from gandan.dispatch.routing.osrm import OsrmTravel
+from gandan.dispatch.routing.solver import RoutePlanner
 from gandan.dispatch.routing.travel import GreatCircleTravel
 from gandan.shared.clock import utcnow
 from gandan.shared.events import (
@@ -30,6 +35,7 @@ from gandan.shared.events import (
     RosterChanged,
     RoutePlanned,
     ServiceLevelBreached,
+    VehicleKind,
     VisitRescheduled,
     VisitScheduled,
     VisitUnassignable,
@@ -38,6 +44,9 @@ from gandan.shared.events import (
 from gandan.shared.service import Service, run
 from gandan.shared.settings import ServiceSettings
 from gandan.shared.spec import ServiceSpec
+
+# A table of a day's places; planning falls back to estimates rather than wait longer.
+_OSRM_TIMEOUT = 20.0
 
 
 class DispatchSettings(ServiceSettings):
@@ -51,18 +60,43 @@ class DispatchSettings(ServiceSettings):
     # How long a roster and the calendar are read from memory: a change through this process's API
     # is seen at once; one made elsewhere (the operator's command, another dispatch) within this.
     roster_refresh_seconds: int = Field(60, ge=1, le=24 * 60 * 60)
+    # README "A day's routes".
+    planning_cutoff: time = Field(time(16), description="local time, the working day before, the next day is planned")
+    planning_seconds: float = Field(10.0, gt=0, le=600, description="the solver's time for one ward's day")
+    # Road travel times for planning from an OSRM server; unset, the offline estimate (README "Route planning").
+    osrm_url: str = ""
+    # The OSRM profile per vehicle kind: a motorbike profile is not among OSRM's defaults.
+    osrm_profiles: dict[VehicleKind, str] = Field(
+        default_factory=lambda: {VehicleKind.MOTORBIKE: "motorbike", VehicleKind.WARD_CAR: "driving"}
+    )
+    replan_check_minutes: int = Field(10, ge=1, le=24 * 60)
+    service_level_sweep_minutes: int = Field(60, ge=1, le=24 * 60)
+    visit_within_working_days: int = Field(5, ge=1, le=60)
+    # Per ward code, overriding visit_within_working_days: {"11002": 3}.
+    visit_within_working_days_by_ward: dict[str, int] = Field(default_factory=dict)
+    digest_at: time = Field(time(7), description="local time of the morning digest, each working day")
+
+    def planning(self) -> PlanningSettings:
+        return PlanningSettings(
+            cutoff=self.planning_cutoff,
+            digest_at=self.digest_at,
+            replan_check=timedelta(minutes=self.replan_check_minutes),
+            service_level_sweep=timedelta(minutes=self.service_level_sweep_minutes),
+            visit_within_working_days=self.visit_within_working_days,
+            visit_within_by_ward=self.visit_within_working_days_by_ward,
+        )
 
 
 SPEC = ServiceSpec(
     name="dispatch",
     settings=DispatchSettings,
-    # The planned day's types: declared ahead of dispatch's publishing them (issue 9), for notify's letters.
     produces=(
         VisitScheduled,
         RosterChanged,
         WardsServed,
         RoutePlanned,
         VisitUnassignable,
+        # Declared ahead of the booking's publishing it (issue 9, item 5), for notify's letters.
         VisitRescheduled,
         ServiceLevelBreached,
         DigestPrepared,
@@ -81,14 +115,33 @@ def build(settings: DispatchSettings | None = None) -> tuple[Service, FastAPI]:
     outbox = service.outbox()
     repository = MongoVisits(service.database, outbox)
     rosters = MongoRosters(service.database, outbox, refresh_after=timedelta(seconds=settings.roster_refresh_seconds))
+    timers = MongoTimers(outbox)
+    plans = MongoDayPlans(service.database, outbox)
+    road = httpx.AsyncClient(base_url=settings.osrm_url, timeout=_OSRM_TIMEOUT) if settings.osrm_url else None
+    travel = GreatCircleTravel() if road is None else OsrmTravel(road, profiles=settings.osrm_profiles)
+    planner = RoutePlanner(travel, time_limit=timedelta(seconds=settings.planning_seconds))
+    planning = DayPlanning(
+        rosters=rosters, plans=plans, timers=timers, planner=planner, settings=settings.planning(), clock=utcnow
+    )
     service.on_startup(repository.ensure_indexes)
+    service.on_startup(timers.ensure_indexes)
+    service.on_startup(plans.ensure_indexes)
 
     async def seed_and_announce() -> None:
         # On a first start `make run` works: the shipped rosters and years, where the store has none.
         await rosters.seed([load_roster(ward) for ward in shipped_wards()], shipped_decisions())
-        await announce_served_wards(await rosters.wards(), repository=repository, clock=utcnow)
+        served = await rosters.wards()
+        await announce_served_wards(served, repository=repository, clock=utcnow)
+        await planning.arm(served)
+
+    async def stop_planner() -> None:
+        planner.close()
+        if road is not None:
+            await road.aclose()
 
     service.on_startup(seed_and_announce)
+    service.worker(timers.run)
+    service.on_shutdown(stop_planner)
     service.consume(
         rosters=rosters,
         repository=repository,

@@ -22,6 +22,7 @@ from gandan.shared.events import (
     Envelope,
     EventData,
     ProcedureField,
+    VehicleKind,
     WardsServed,
     for_service,
 )
@@ -113,12 +114,6 @@ class ResidentialGroup:
     name: str
     leaders: tuple[GroupLeader, ...]
     location: Location | None = None
-
-
-class VehicleKind(StrEnum):
-    WARD_CAR = "xe_o_to_phuong"
-    # Most officers ride their own (seed 003 §3): a motorbike of the roster is one the ward may count on.
-    MOTORBIKE = "xe_may"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""`gandan-roster import|calendar|open-day`: the operator's changes to dispatch's rosters and calendar.
+"""`gandan-roster import|calendar|open-day|routes`: the operator's changes to dispatch's rosters and
+calendar, and a ward's planned day as the teams will ride it.
 
 Connects to dispatch's database with dispatch's settings (MONGODB_URL, GANDAN_NAMESPACE, as the
 service runs with). Each roster change is stored with its `roster.changed`, which the running
@@ -11,7 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,12 @@ from pydantic import ValidationError
 
 from gandan.dispatch.app import SPEC, DispatchSettings
 from gandan.dispatch.decisions import DecisionInvalid, parse_decision
+from gandan.dispatch.planning.repository import MongoDayPlans
 from gandan.dispatch.repository import MongoRosters
 from gandan.dispatch.roster import RosterInvalid, read_roster_folder
+from gandan.shared.clock import local
 from gandan.shared.events import RosterChange
-from gandan.shared.mongo import connect, database
+from gandan.shared.mongo import Document, connect, database
 from gandan.shared.outbox import Outbox
 
 
@@ -44,7 +47,31 @@ def _parser() -> argparse.ArgumentParser:
     opening = commands.add_parser("open-day", help="the ward opens that day (a weekend, a holiday) for sessions")
     opening.add_argument("--ward", required=True)
     opening.add_argument("day", type=date.fromisoformat, help="YYYY-MM-DD")
+    routes = commands.add_parser("routes", help="a ward's day as planned: each team's stops in order")
+    routes.add_argument("--ward", required=True)
+    routes.add_argument("--day", required=True, type=date.fromisoformat, help="YYYY-MM-DD")
     return parser
+
+
+def routes_text(plan: Document) -> str:
+    """A stored day plan for people: times are local."""
+
+    def hour(moment: datetime) -> str:
+        return f"{local(moment):%H:%M}"
+
+    lines = [
+        f"{plan['ward_code']} {plan['day']}: revision {plan['revision']}, planned {local(plan['planned_at']):%d/%m %H:%M}"
+    ]
+    for route in plan["routes"]:
+        vehicle = route["vehicle_id"] or "own motorbike"
+        lines.append(f"{route['team_id']} ({route['vehicle_kind']}, {vehicle}): {len(route['stops'])} stops")
+        lines += [
+            f"  {hour(s['arrives_from'])}-{hour(s['arrives_until'])}  {s['request_code']}  {s['residential_group']}"
+            f"  {s['procedure']}"
+            for s in route["stops"]
+        ]
+    lines.append(f"unassigned: {', '.join(plan['unassigned_requests']) or 'none'}")
+    return "\n".join(lines)
 
 
 async def _run(args: argparse.Namespace, settings: DispatchSettings) -> int:
@@ -66,9 +93,17 @@ async def _run(args: argparse.Namespace, settings: DispatchSettings) -> int:
                 f"{decision.year}: {len(decision.days_off)} days off added, {len(decision.not_days_off)} removed, "
                 f"{len(decision.working_days)} make-up working days"
             )
-        else:
+        elif args.command == "open-day":
             await rosters.change(args.ward, lambda r: r.opened_on(args.day), RosterChange.OPENED_ON, str(args.day))
             print(f"{args.ward} opens on {args.day}")
+        else:
+            plan = await MongoDayPlans(db, Outbox(_RunningDispatchPublishes(), db)).latest(args.ward, args.day)
+            if plan is None:
+                print(
+                    f"{args.ward} {args.day}: not planned yet (at the cut-off the working day before)", file=sys.stderr
+                )
+                return 1
+            print(routes_text(plan))
         return 0
     finally:
         await client.close()

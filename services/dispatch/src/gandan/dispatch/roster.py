@@ -38,8 +38,8 @@ from gandan.dispatch.domain import (
     StaffRole,
     UnknownWard,
     Vehicle,
-    VehicleKind,
 )
+from gandan.shared.events import VehicleKind
 from gandan.shared.wards import ward_name
 
 STAFF_FILE, GROUPS_FILE, VEHICLES_FILE = "can_bo.csv", "to_dan_pho.csv", "phuong_tien.csv"

@@ -11,14 +11,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from gandan.dispatch.domain import Slot
-
-
-class VehicleKind(StrEnum):
-    MOTORBIKE = "xe_may"
-    CAR = "o_to"
+from gandan.shared.events import VehicleKind
 
 
 @dataclass(frozen=True)

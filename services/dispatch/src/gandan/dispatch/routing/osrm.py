@@ -14,8 +14,9 @@ from datetime import timedelta
 
 import httpx
 
-from gandan.dispatch.routing.model import Place, VehicleKind
+from gandan.dispatch.routing.model import Place
 from gandan.dispatch.routing.travel import GreatCircleTravel, TravelTable
+from gandan.shared.events import VehicleKind
 from gandan.shared.logs import log_fields
 
 logger = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pyvrp import Model, Profile
+from pyvrp import Model, PenaltyParams, Profile, SolveParams
 from pyvrp.stop import MaxRuntime
 
 from gandan.dispatch.routing.model import (
@@ -27,15 +27,18 @@ from gandan.dispatch.routing.model import (
     Team,
     TeamRoute,
     Trip,
-    VehicleKind,
 )
 from gandan.dispatch.routing.travel import TravelTable, TravelTimes
+from gandan.shared.events import VehicleKind
 
 # PyVRP 0.14 runs past its time limit when a missing edge keeps the default 2^44 (shared/NOTES.md);
 # this is still far longer than any day.
 _MISSING = 10**9
 # Serving one more visit is worth more than any team's whole day of travel (seconds).
 _PRIZE = 10**7
+# PyVRP caps its penalty per second late (100,000 by default): below the prize, a plan serving one visit
+# more a minute late beat every feasible one, and the solver returned no feasible plan at all.
+_PARAMS = SolveParams(penalty=PenaltyParams(max_penalty=10 * _PRIZE))
 
 
 class NoFeasiblePlan(RuntimeError):
@@ -112,7 +115,12 @@ def solve_day(
             vehicles.append(_Vehicle(team, n))
 
     result = model.solve(
-        MaxRuntime(time_limit.total_seconds()), seed=seed, collect_stats=False, display=False, missing_value=_MISSING
+        MaxRuntime(time_limit.total_seconds()),
+        seed=seed,
+        collect_stats=False,
+        display=False,
+        params=_PARAMS,
+        missing_value=_MISSING,
     )
     if not result.best.is_feasible():
         raise NoFeasiblePlan("the solver found no feasible plan")

@@ -13,7 +13,8 @@ from datetime import timedelta
 from typing import Protocol
 
 from gandan.dispatch.domain import Location
-from gandan.dispatch.routing.model import Place, VehicleKind
+from gandan.dispatch.routing.model import Place
+from gandan.shared.events import VehicleKind
 
 _EARTH_RADIUS_M = 6_371_000
 
@@ -38,7 +39,7 @@ def great_circle_metres(a: Place, b: Place) -> float:
 
 
 # Hải Phòng's wards: narrow lanes, mixed traffic. Approximate, to be replaced by a road network.
-_SPEEDS_KMH: Mapping[VehicleKind, float] = {VehicleKind.MOTORBIKE: 25.0, VehicleKind.CAR: 20.0}
+_SPEEDS_KMH: Mapping[VehicleKind, float] = {VehicleKind.MOTORBIKE: 25.0, VehicleKind.WARD_CAR: 20.0}
 
 
 @dataclass(frozen=True)
