@@ -52,6 +52,7 @@ def a_visit(
     half_day: str = "morning",
     agreed_at: tuple[int, int] | None = None,
     status: str = "proposed",
+    procedure: str = "Đăng ký khai tử",
 ) -> dict[str, Any]:
     """A visit document of the shape the booking stores."""
     if agreed_at is None:
@@ -67,7 +68,7 @@ def a_visit(
         "officer_key": "tk-03",
         "leader_key": f"1:{id}",
         "residential_group": group,
-        "procedure": "Đăng ký khai tử",
+        "procedure": procedure,
         "field": field,
         "day": day.isoformat(),
         "half_day": half_day,
@@ -140,9 +141,9 @@ async def test_replanning_a_changed_day_keeps_the_visits_under_way_and_tells_wha
             a_visit("a", MONDAY, agreed_at=(8, 0)),
             a_visit("b", MONDAY, agreed_at=(10, 0)),
             a_visit("c", MONDAY, field="dat_dai", group="Qua Bộ", half_day="afternoon", status="agreed"),
-            # tk-03 alone holds ho_tich, and serves an hour: one of these two is left out.
-            a_visit("x", MONDAY, agreed_at=(14, 0)),
-            a_visit("y", MONDAY, group="Qua Bộ", agreed_at=(14, 0)),
+            # tk-03 alone holds ho_tich, and a permanent residence takes an hour: one of these two is left out.
+            a_visit("x", MONDAY, agreed_at=(14, 0), procedure="Đăng ký thường trú"),
+            a_visit("y", MONDAY, group="Qua Bộ", agreed_at=(14, 0), procedure="Đăng ký thường trú"),
         ]
     )
     await planning.plan(WARD, MONDAY, firing="cutoff@1")
