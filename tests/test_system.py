@@ -14,8 +14,21 @@ from gandan.system.services import AUDIT, DISPATCH, INTAKE, NOTIFY, SERVICES, su
 def test_each_queue_is_bound_by_exactly_what_its_service_handles():
     assert subscriptions() == {
         "intake": ("visit.scheduled", "wards.served"),
-        "dispatch": ("request.registered",),
-        "notify": ("contact.registered", "visit.scheduled"),
+        "dispatch": ("request.registered", "appointment.agreed", "request.cancelled"),
+        "notify": (
+            "contact.registered",
+            "visit.scheduled",
+            "appointment.agreed",
+            "result.ready",
+            "result.delivered",
+            "request.overdue",
+            "request.closed",
+            "route.planned",
+            "visit.unassignable",
+            "visit.rescheduled",
+            "service_level.breached",
+            "digest.prepared",
+        ),
         "audit": ("#",),
     }
     check_system(SERVICES)

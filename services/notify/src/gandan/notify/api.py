@@ -140,7 +140,7 @@ class ReceiptAnswer(BaseModel):
 class ZaloMessageRef(BaseModel):
     msg_id: str = Field(max_length=100)
     delivery_time: str | None = Field(None, max_length=40)
-    text: str | None = Field(None, max_length=2000)  # `user_send_text`: what the person wrote
+    text: str | None = Field(None, max_length=1000)  # `user_send_text`: what the person wrote
 
 
 class ZaloSender(BaseModel):
@@ -240,7 +240,8 @@ class EsmsInbound(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     Phone: str = Field(max_length=20)
-    Content: str = Field(max_length=2000)
+    # A reply is a few words; at most this, escaped in JSON, stays under the body limit (16 KiB): a longer one is 422.
+    Content: str = Field(max_length=1000)
     SMSID: str | None = Field(None, max_length=100, description="eSMS's id of the inbound message, when given")
 
 
