@@ -205,7 +205,10 @@ def test_each_visit_goes_with_the_officer_who_agreed_it_and_to_another_of_its_fi
     away = roster.with_leave("tk-07", Period(MONDAY, MONDAY))
     draft = day_problem(away, visits, MONDAY, at(MONDAY - timedelta(days=3), 16))
     plan = solve_day(draft.problem, _tables(draft), timedelta(seconds=1))
-    assert {s.visit_id: r.team_id for r in plan.routes for t in r.trips for s in t.stops} == {"a": "tk-03", "b": "tk-03"}
+    assert {s.visit_id: r.team_id for r in plan.routes for t in r.trips for s in t.stops} == {
+        "a": "tk-03",
+        "b": "tk-03",
+    }
 
 
 def _tables(draft):
