@@ -59,6 +59,7 @@ def visit(
     window: tuple[int, int] = (8, 11),
     booked_at: datetime | None = None,
     procedure: str = "Đăng ký khai tử",
+    officer: str | None = None,
 ) -> DayVisit:
     return DayVisit(
         id=id,
@@ -72,6 +73,7 @@ def visit(
         starts_at=at(day, window[0]),
         ends_at=at(day, window[1]),
         booked_at=booked_at,
+        officer_key=officer,
     )
 
 
@@ -189,6 +191,24 @@ def test_planned_again_during_the_day_no_new_arrival_is_before_now_and_a_pinned_
     assert route.team_id == "tk-06"
     [stop] = [s for t in route.trips for s in t.stops if s.visit_id == "a"]
     assert stop.arrives_at == at(MONDAY, 8, 5)
+
+
+def test_each_visit_goes_with_the_officer_who_agreed_it_and_to_another_of_its_field_only_if_they_are_away():
+    # Two officers of hộ tịch; one team doing both visits, next door to each other, would travel least.
+    roster = ROSTER.with_member(replace(ROSTER.member("tk-07"), fields=frozenset({"ho_tich"})))
+    visits = [visit("a", officer="tk-03"), visit("b", officer="tk-07")]
+    draft = day_problem(roster, visits, MONDAY, at(MONDAY - timedelta(days=3), 16))
+    plan = solve_day(draft.problem, _tables(draft), timedelta(seconds=1))
+    served_by = {s.visit_id: r.team_id for r in plan.routes for t in r.trips for s in t.stops}
+    assert served_by == {"a": "tk-03", "b": "tk-07"}
+
+    away = roster.with_leave("tk-07", Period(MONDAY, MONDAY))
+    draft = day_problem(away, visits, MONDAY, at(MONDAY - timedelta(days=3), 16))
+    plan = solve_day(draft.problem, _tables(draft), timedelta(seconds=1))
+    assert {s.visit_id: r.team_id for r in plan.routes for t in r.trips for s in t.stops} == {
+        "a": "tk-03",
+        "b": "tk-03",
+    }
 
 
 def _tables(draft):

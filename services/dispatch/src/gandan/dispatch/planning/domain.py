@@ -64,6 +64,8 @@ class DayVisit:
     starts_at: datetime
     ends_at: datetime
     booked_at: datetime | None = None
+    # The officer the visit was given to, who calls the citizen to agree it (seed 000).
+    officer_key: str | None = None
 
 
 def on_local(day: date, at: time) -> datetime:
@@ -193,7 +195,8 @@ def day_problem(
             window, field_ = Slot(pin.arrives_at, pin.arrives_at + _PINNED_SLACK), _pin_field(pin.team_id)
         else:
             window_start = max(visit.starts_at, now)
-            field_ = visit.field
+            # The officer who agreed it with the citizen goes; another of its field only if they are away.
+            field_ = _pin_field(visit.officer_key) if visit.officer_key in teams_by_id else visit.field
             if window_start >= visit.ends_at:
                 unplaceable.append(visit.id)
                 continue
@@ -205,7 +208,7 @@ def day_problem(
         planned.append(
             PlannedVisit(visit.id, place, window, service_time(visit.procedure), field_, visit.residential_group)
         )
-    pinned_teams = {p.team_id for p in pins.values()}
+    pinned_teams = {p.team_id for p in pins.values()} | {v.officer_key for v in visits if v.officer_key}
     teams = tuple(
         Team(
             id=team_id,
@@ -239,6 +242,7 @@ def fingerprint(visits: Iterable[DayVisit]) -> str:
     """What of a day's visits its plan depends on: a change of any re-plans the day."""
     lines = sorted(
         f"{v.id}|{v.status}|{v.starts_at.isoformat()}|{v.ends_at.isoformat()}|{v.field}|{v.residential_group}"
+        f"|{v.officer_key}"
         for v in visits
     )
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()

@@ -28,6 +28,7 @@ _VISIT_FIELDS = {
     "field": 1,
     "day": 1,
     "status": 1,
+    "officer_key": 1,
     "starts_at": 1,
     "ends_at": 1,
     # When the visit was booked: the event it was stored with (the outbox keeps every entry).
