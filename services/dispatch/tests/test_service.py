@@ -4,6 +4,7 @@ request.registered in, visit.scheduled out on the notify queue."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -178,7 +179,8 @@ async def test_a_request_nothing_fits_is_stored_and_told_to_the_leadership_once(
     assert told["event"]["data"]["reason"] == "unknown_residential_group"
     assert {m["staff_id"] for m in told["event"]["data"]["leadership"]} == {"tk-01", "tk-02"}
     assert await dispatch_db["unassigned_requests"].count_documents({}) == 1
-    assert await queued(rabbitmq_url, notify_queue) == []
+    # No visit: notify hears only that none could be booked (it tells the citizen and the leadership).
+    assert [json.loads(m.body)["type"] for m in await queued(rabbitmq_url, notify_queue)] == ["visit.unassignable"]
 
 
 async def test_an_agreed_time_then_a_cancellation_reach_the_visit(
