@@ -38,20 +38,22 @@ HOA = Officer("tk-08", "Trần Thị Hoa", "Chuyên viên", frozenset({"ho_tich"
 WITH_HOA = load_roster("11002").with_member(HOA)
 
 
-def dependencies(repository, rosters: FakeRosters, now: datetime) -> dict[str, Any]:
-    return {
-        "rosters": rosters,
-        "repository": repository,
-        "clock": lambda: now,
-        "min_lead": LEAD,
-        "travel": TRAVEL,
-        "one_at_a_time": OneBookingAtATime(),
-    }
+def handler(handle, repository, rosters: FakeRosters, now: datetime):
+    """The handler as the service composes it, its clock stopped at `now`."""
+    return partial(
+        handle,
+        rosters=rosters,
+        repository=repository,
+        clock=lambda: now,
+        min_lead=LEAD,
+        travel=TRAVEL,
+        one_at_a_time=OneBookingAtATime(),
+    )
 
 
 async def book(repository, request_registered, day: date, now: datetime) -> Visit:
     event = request_registered(preferred_date=day)
-    await partial(schedule_home_visit, **dependencies(repository, FakeRosters({"11002": WITH_HOA}), now))(event)
+    await handler(schedule_home_visit, repository, FakeRosters({"11002": WITH_HOA}), now)(event)
     visit = await repository.of_request(event.data.request_code)
     assert visit is not None and visit.officer_key == "tk-03"
     return visit
@@ -94,7 +96,7 @@ async def test_a_declined_assignment_redelivered_is_replaced_once(
     now = datetime.combine(office_day - timedelta(days=7), time(9), HCM)
     visit = await book(repository, request_registered, office_day, now)
     reply = declined(visit, role)
-    handle = partial(answer_staff_reply, **dependencies(repository, FakeRosters({"11002": WITH_HOA}), now))
+    handle = handler(answer_staff_reply, repository, FakeRosters({"11002": WITH_HOA}), now)
 
     await handle(reply)
     await handle(reply)  # redelivered: a leader's answer names no one, so only its id tells
@@ -118,7 +120,7 @@ async def test_a_declined_assignment_nobody_can_take_is_set_aside_once(
     reply = declined(visit)
     # Hoa is on leave the whole month: nobody of the field is left.
     month_off = WITH_HOA.with_leave("tk-08", Period(office_day - timedelta(days=1), office_day + timedelta(days=40)))
-    handle = partial(answer_staff_reply, **dependencies(repository, FakeRosters({"11002": month_off}), now))
+    handle = handler(answer_staff_reply, repository, FakeRosters({"11002": month_off}), now)
 
     await handle(reply)
     await handle(reply)
@@ -141,7 +143,7 @@ async def test_a_leave_marked_replaces_the_visits_it_touches_once_but_not_one_un
     # Giang falls ill on the morning of his first visit, while it is under way.
     ill = WITH_HOA.with_leave("tk-03", Period(office_day, next_day))
     now = datetime.combine(office_day, time(8), HCM)
-    handle = partial(replace_who_cannot_go, **dependencies(repository, FakeRosters({"11002": ill}), now))
+    handle = handler(replace_who_cannot_go, repository, FakeRosters({"11002": ill}), now)
     change = leave_marked("tk-03")
 
     await handle(change)

@@ -15,6 +15,7 @@ from gandan.dispatch.proposal import (
     AgreementRefused,
     HalfDay,
     Planned,
+    Stop,
     Visit,
     VisitStatus,
     claim,
@@ -332,9 +333,10 @@ def test_replacements_never_overfill_anyone_nor_take_a_decliner(booked, declines
         visits[visit.id] = visit
         plans.append(planned(visit))
     for index, who in declines:
-        visit = visits.get(f"v{index}")
-        if visit is None or not visit.status.holds_places:
+        found = visits.get(f"v{index}")
+        if found is None or not found.status.holds_places:
             continue
+        visit = found
         person = visit.officer_key if who == "officer" else visit.leader_key
         changed = replaced(
             visit,
@@ -355,7 +357,7 @@ def test_replacements_never_overfill_anyone_nor_take_a_decliner(booked, declines
 
     claims = [c for p in plans for c in p.claims]
     assert len(claims) == len(set(claims))
-    trips: dict[tuple[str, HalfDay], list] = {}
+    trips: dict[tuple[str, HalfDay], list[Stop]] = {}
     for p in plans:
         for person in (p.officer_key, p.leader_key):
             trips.setdefault((person, p.half_day), []).append(stop_for(ROSTER, p.residential_group, p.procedure))
