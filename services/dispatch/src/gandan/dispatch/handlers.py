@@ -237,8 +237,8 @@ async def replace_who_cannot_go(
 
     A handler of dispatch's own `roster.changed`, not a call after the roster's write: that event is
     stored in the same write as the roster, so a crash between the two writes delays the replacement
-    (the event is published and handled again) but cannot lose it. A visit already changed carries
-    no longer has the person who cannot go: handled again, nothing is done twice."""
+    (the event is published and handled again) but cannot lose it. A visit handed over no longer
+    has the person who cannot go: handled again, nothing is done twice."""
     async with one_at_a_time(event.ward_code):
         # As stored: this process may remember the roster from before the change.
         roster = await rosters.stored(event.ward_code)
