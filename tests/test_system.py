@@ -13,8 +13,14 @@ from gandan.system.services import AUDIT, DISPATCH, INTAKE, NOTIFY, SERVICES, su
 
 def test_each_queue_is_bound_by_exactly_what_its_service_handles():
     assert subscriptions() == {
-        "intake": ("visit.scheduled", "wards.served"),
-        "dispatch": ("request.registered", "appointment.agreed", "request.cancelled"),
+        "intake": ("visit.scheduled", "visit.rescheduled", "wards.served"),
+        "dispatch": (
+            "request.registered",
+            "appointment.agreed",
+            "request.cancelled",
+            "staff.replied",
+            "roster.changed",
+        ),
         "notify": (
             "contact.registered",
             "visit.scheduled",

@@ -34,9 +34,9 @@ class FakeVisits:
 
     async def planned_from(self, ward_code: str, first_day: date) -> list[Planned]:
         planned = [
-            Planned(v.officer_key, v.leader_key, v.half_day, v.residential_group, v.procedure, v.claims)
+            Planned(v.officer_key, v.leader_key, v.half_day, v.residential_group, v.procedure, v.claims, v.id)
             for v in self.visits.values()
-            if v.ward_code == ward_code and v.half_day.day >= first_day and v.status is not VisitStatus.CANCELLED
+            if v.ward_code == ward_code and v.half_day.day >= first_day and v.status.holds_places
         ]
         await asyncio.sleep(0)  # as a real read's answer travels back, other handlers run
         return planned
@@ -49,19 +49,23 @@ class FakeVisits:
     async def of_request(self, request_code: str) -> Visit | None:
         return next((v for v in self.visits.values() if v.request_code == request_code), None)
 
-    async def agree(self, visit: Visit) -> bool:
+    async def visits_from(self, ward_code: str, first_day: date) -> list[Visit]:
+        return [v for v in self.visits.values() if v.ward_code == ward_code and v.half_day.day >= first_day]
+
+    async def change(self, visit: Visit, *events: Envelope[EventData]) -> bool:
         stored = self.visits.get(visit.id)
-        if stored is None or stored.status is VisitStatus.CANCELLED:
+        if stored is None or stored.status is VisitStatus.CANCELLED or stored.revision != visit.revision:
             return False
         self._check_claims(visit)
-        self.visits[visit.id] = visit
+        self.visits[visit.id] = replace(visit, revision=visit.revision + 1)
+        self.outbox[visit.id].extend(events)
         return True
 
     async def cancel(self, request_code: str) -> bool:
         visit = await self.of_request(request_code)
         if visit is None:
             return False
-        self.visits[visit.id] = replace(visit, status=VisitStatus.CANCELLED, claims=())
+        self.visits[visit.id] = replace(visit, status=VisitStatus.CANCELLED, claims=(), revision=visit.revision + 1)
         return True
 
     async def announce(self, served: Envelope[EventData]) -> None:
@@ -88,6 +92,9 @@ class FakeRosters:
         if ward_code not in self.rosters:
             raise UnknownWard(ward_code)
         return self.rosters[ward_code]
+
+    async def stored(self, ward_code: str) -> Roster:
+        return await self.roster(ward_code)
 
     async def calendar(self) -> WorkingCalendar:
         return WorkingCalendar(self.decisions)

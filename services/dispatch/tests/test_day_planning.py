@@ -65,7 +65,8 @@ def a_visit(
         "request_code": f"HS-{id}",
         "ward_code": WARD,
         "citizen_ref": f"c-{id}",
-        "officer_key": "tk-03",
+        # The officer of its field it was given to (Thạch Khôi has one of each).
+        "officer_key": {"ho_tich": "tk-03", "dat_dai": "tk-06", "y_te": "tk-04"}[field],
         "leader_key": f"1:{id}",
         "residential_group": group,
         "procedure": procedure,

@@ -92,6 +92,7 @@ def planned(officer: str, half_day: HalfDay, n: int, *, leader: str = "1:Someone
             group,
             KHAI_TU,
             (claim("11002", officer, half_day, k), claim("11002", leader, half_day, k)),
+            f"{officer}-{half_day.day}-{half_day.half}-{k}",
         )
         for k in range(n)
     ]
@@ -531,7 +532,7 @@ requests_ = st.lists(
 def test_proposals_never_overfill_anyone_match_field_and_group_and_avoid_days_off(requests):
     assert not DECIDED.is_working_day(NEW_YEAR_OFF) and CALENDAR.is_working_day(NEW_YEAR_OFF)
     stored: list[Planned] = []
-    for field, group_name, procedure, preferred, half in requests:
+    for i, (field, group_name, procedure, preferred, half) in enumerate(requests):
         try:
             proposal = propose_visit(
                 plans=Plans(THACH_KHOI, stored),
@@ -557,7 +558,9 @@ def test_proposals_never_overfill_anyone_match_field_and_group_and_avoid_days_of
         assert proposal.window.starts_at >= HANDLED_AT + LEAD
         leader = leader_key(group, proposal.leader)
         stored.append(
-            Planned(proposal.officer.staff_id, leader, proposal.half_day, group_name, procedure, proposal.claims)
+            Planned(
+                proposal.officer.staff_id, leader, proposal.half_day, group_name, procedure, proposal.claims, f"v{i}"
+            )
         )
 
     # No claim twice, and every person's half-day is still one trip that fits.

@@ -503,6 +503,11 @@ async def test_the_visit_document_carries_what_route_planning_reads(repository, 
             f"11002/tk-03@{office_day.isoformat()}/afternoon#0",
             f"11002/1:Đông Đức Hợp@{office_day.isoformat()}/afternoon#0",
         ],
+        "revision": 0,
+        "officer_accepted_at": None,
+        "leader_accepted_at": None,
+        "declined_by": [],
+        "changes": [],
     }
     assert [(e["event_id"], e["published_at"]) for e in document["outbox"]] == [(str(event.id), None)]
     assert await repository.of_request("GD-a") == record
@@ -562,10 +567,10 @@ async def test_an_agreed_move_takes_new_places_or_collides(repository, dispatch_
     agreed = Slot(at(office_day, 14), at(office_day, 15))
 
     with pytest.raises(SlotTaken):
-        await repository.agree(
+        await repository.change(
             replace(a, half_day=afternoon, window=agreed, claims=visit("x", half_day=afternoon).claims)
         )
-    assert await repository.agree(
+    assert await repository.change(
         moved := replace(
             a,
             half_day=afternoon,
@@ -575,7 +580,7 @@ async def test_an_agreed_move_takes_new_places_or_collides(repository, dispatch_
         )
     )
 
-    assert await repository.of_request("GD-a") == moved
+    assert await repository.of_request("GD-a") == replace(moved, revision=1)
     assert await add(repository, visit("c", half_day=morning))  # the morning's place is free
 
 

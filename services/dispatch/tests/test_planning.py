@@ -13,7 +13,6 @@ from gandan.dispatch.domain import Period, WorkingCalendar
 from gandan.dispatch.planning.domain import (
     DayVisit,
     PinnedStop,
-    VisitStatus,
     add_working_days,
     breaches,
     crews,
@@ -24,7 +23,7 @@ from gandan.dispatch.planning.domain import (
     next_daily,
     planned_day,
 )
-from gandan.dispatch.proposal import DEFAULT_SERVICE, service_time
+from gandan.dispatch.proposal import DEFAULT_SERVICE, VisitStatus, service_time
 from gandan.dispatch.roster import load_roster
 from gandan.dispatch.routing.model import DayPlan, Stop, TeamRoute, Trip
 from gandan.dispatch.routing.solver import solve_day
@@ -128,6 +127,7 @@ def test_the_days_problem_has_the_visits_windows_places_and_service_times_and_th
         visit("a", window=(9, 10)),  # agreed at nine
         visit("b", status=VisitStatus.PROPOSED, window=(7, 11), field="dat_dai", group="Qua Bộ", procedure="Cấp phép"),
         visit("c", status=VisitStatus.CANCELLED),
+        visit("s", status=VisitStatus.SET_ASIDE),  # nobody could go: the leadership arranges it
         visit("d", day=MONDAY + timedelta(days=1)),
         visit("e", group="Không có tổ này"),
     ]
@@ -195,7 +195,9 @@ def test_planned_again_during_the_day_no_new_arrival_is_before_now_and_a_pinned_
 
 def test_each_visit_goes_with_the_officer_who_agreed_it_and_to_another_of_its_field_only_if_they_are_away():
     # Two officers of hộ tịch; one team doing both visits, next door to each other, would travel least.
-    roster = ROSTER.with_member(replace(ROSTER.member("tk-07"), fields=frozenset({"ho_tich"})))
+    tk_07 = ROSTER.member("tk-07")
+    assert tk_07 is not None
+    roster = ROSTER.with_member(replace(tk_07, fields=frozenset({"ho_tich"})))
     visits = [visit("a", officer="tk-03"), visit("b", officer="tk-07")]
     draft = day_problem(roster, visits, MONDAY, at(MONDAY - timedelta(days=3), 16))
     plan = solve_day(draft.problem, _tables(draft), timedelta(seconds=1))

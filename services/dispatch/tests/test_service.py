@@ -13,10 +13,11 @@ import holidays
 import pytest
 
 from gandan.dispatch.app import DispatchSettings, build
+from gandan.shared.auth import Role
 from gandan.shared.clock import utcnow
 from gandan.shared.events import AppointmentAgreed, CancelledBy, RequestCancelled, VisitScheduled, WardsServed
 from gandan.shared.topology import Topology
-from gandan.testing import eventually, queued, serving
+from gandan.testing import auth, eventually, queued, serving
 from gandan.testing.factories import envelope
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -246,3 +247,34 @@ async def test_each_start_announces_the_wards_its_rosters_serve_to_intake(dispat
         assert event.data.ward_codes == ("10672", "11002", "11359")  # Nam Đồng, Thạch Khôi, Gia Viên: shipped
         assert event.data.as_of >= before
     assert second.id != first.id and second.data.as_of > first.data.as_of
+
+
+async def test_a_leave_marked_through_the_api_hands_the_visits_it_touches_to_another_officer(
+    dispatch, publish, collect, notify_queue, request_registered, office_day, dispatch_db
+):
+    request = request_registered(preferred_date=office_day)
+    operator = auth("11002", Role.OPERATOR)
+    hoa = {
+        "name": "Trần Thị Hoa",
+        "title": "Chuyên viên",
+        "role": "chuyen_vien",
+        "fields": ["ho_tich"],
+        "phone": "0500111222",
+    }
+
+    async with serving(*dispatch) as client:
+        await publish(request)
+        [scheduled] = await collect(notify_queue, 1)
+        assert scheduled.data.officer.staff_id == "tk-03"
+        assert (await client.put("/v1/wards/11002/roster/staff/tk-08", headers=operator, json=hoa)).status_code == 200
+        leave = {"first_day": office_day.isoformat(), "last_day": office_day.isoformat()}
+        marked = await client.post("/v1/wards/11002/roster/staff/tk-03/leave", headers=operator, json=leave)
+        assert marked.status_code == 200, marked.text
+        [rescheduled] = await collect(notify_queue, 1)
+
+    assert rescheduled.type == "visit.rescheduled"
+    assert rescheduled.data.reason == "officer_unavailable"
+    assert rescheduled.data.officer.staff_id == "tk-08"
+    assert (rescheduled.data.starts_at, rescheduled.data.ends_at) == (scheduled.data.starts_at, scheduled.data.ends_at)
+    visit = await dispatch_db["visits"].find_one({"request_code": request.data.request_code})
+    assert visit is not None and visit["officer_key"] == "tk-08"

@@ -25,6 +25,7 @@ class FakeHomeRequests:
         self.requests: dict[str, HomeRequest] = {}
         self.outbox: dict[str, tuple[Envelope[EventData], ...]] = {}
         self.keys: dict[IdempotencyKey, KeyedRequest] = {}
+        self.rescheduled_at: dict[str, datetime] = {}
 
     async def add(self, registration: Registration) -> None:
         request, key = registration.request, registration.key
@@ -53,8 +54,19 @@ class FakeHomeRequests:
         if request is None or request.ward_code != ward_code:
             return None
         if request.status in from_states:
-            request = self.requests[code] = replace(request, status=RequestStatus.APPOINTMENT_PROPOSED, visit=visit)
+            # A rescheduled visit stays shown over the booked one.
+            shown = request.visit if code in self.rescheduled_at else visit
+            request = self.requests[code] = replace(request, status=RequestStatus.APPOINTMENT_PROPOSED, visit=shown)
         return request.status
+
+    async def reschedule_visit(self, ward_code: str, code: str, visit: Visit, *, as_of: datetime) -> bool:
+        request = self.requests.get(code)
+        if request is None or request.ward_code != ward_code:
+            raise LookupError(code)
+        if code in self.rescheduled_at and self.rescheduled_at[code] >= as_of:
+            return False
+        self.requests[code], self.rescheduled_at[code] = replace(request, visit=visit), as_of
+        return True
 
 
 class FakeRequestLifecycle:

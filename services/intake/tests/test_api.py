@@ -20,7 +20,7 @@ import pytest
 from gandan.intake.app import IntakeSettings
 from gandan.intake.domain import citizen_ref
 from gandan.shared.auth import Role, issue_citizen_token
-from gandan.shared.events import Envelope, EventData
+from gandan.shared.events import Envelope, EventData, RescheduleReason, VisitRescheduled
 from gandan.shared.http import ErrorBody
 from gandan.shared.topology import Topology
 from gandan.testing import AUTH_SECRET, PSEUDONYM_KEY, auth, eventually, queued, token
@@ -480,6 +480,53 @@ async def test_a_scheduled_visit_shows_in_the_request_status(client, rabbitmq_ur
 
     again = (await client.get(f"{PATH}/{code}", headers=auth(WARD))).json()
     assert again == view
+    assert await queued(rabbitmq_url, topology.dead_letter_queue("intake").name) == []
+
+
+def rescheduled_for(code: str, starts_at: datetime, officer: str, occurred_at: datetime) -> Envelope[EventData]:
+    data = VisitRescheduled(
+        request_code=code,
+        visit_id=f"visit-{code}",
+        starts_at=starts_at,
+        ends_at=starts_at + timedelta(hours=3),
+        officer=OFFICER.model_copy(update={"name": officer, "staff_id": "tk-08"}),
+        leader=LEADER,
+        reason=RescheduleReason.OFFICER_DECLINED,
+    )
+    return envelope(data, causation_id=uuid4(), occurred_at=occurred_at)
+
+
+async def test_a_rescheduled_visit_shows_its_new_officer_and_time_and_keeps_the_status(
+    client, rabbitmq_url, topology, publish
+):
+    code = await register(client)
+    starts_at = datetime.combine(today() + timedelta(days=4), datetime.min.time(), HCM).replace(hour=8, minute=30)
+    await publish(visit_for(code, starts_at))
+    await scheduled(client, code)
+    now = datetime.now(HCM)
+    earlier = rescheduled_for(code, starts_at + timedelta(days=1), "Người Cũ Hơn", now - timedelta(minutes=5))
+    latest = rescheduled_for(code, starts_at + timedelta(hours=5), "Trần Thị Hoa", now)
+
+    await publish(latest)
+
+    async def shown() -> dict[str, Any] | None:
+        view = (await client.get(f"{PATH}/{code}", headers=auth(WARD))).json()
+        return view if view["visit"]["officer_name"] == "Trần Thị Hoa" else None
+
+    view = await eventually(shown, what=f"{code} shows its new officer")
+    assert view["status"] == "appointment_proposed"
+    assert datetime.fromisoformat(view["visit"]["starts_at"]) == starts_at + timedelta(hours=5)
+    assert view["visit"]["leader_name"] == LEADER.name
+
+    # Redelivered, an older change arriving late, and the booking handled again: none hides it.
+    # Another request's visit, published after them on the same queue, tells when they were handled.
+    later = await register(client, form(procedure="Đăng ký khai tử"))
+    for event in (latest, earlier, visit_for(code, starts_at)):
+        await publish(event)
+    await publish(visit_for(later, starts_at, "Lê Văn Giang"))
+    await scheduled(client, later)
+
+    assert (await client.get(f"{PATH}/{code}", headers=auth(WARD))).json() == view
     assert await queued(rabbitmq_url, topology.dead_letter_queue("intake").name) == []
 
 

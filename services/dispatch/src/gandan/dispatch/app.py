@@ -15,7 +15,9 @@ from gandan.dispatch.handlers import (
     OneBookingAtATime,
     agree_appointment,
     announce_served_wards,
+    answer_staff_reply,
     cancel_visit,
+    replace_who_cannot_go,
     schedule_home_visit,
 )
 from gandan.dispatch.planning.handlers import DayPlanning, PlanningSettings
@@ -35,6 +37,7 @@ from gandan.shared.events import (
     RosterChanged,
     RoutePlanned,
     ServiceLevelBreached,
+    StaffReplied,
     VehicleKind,
     VisitRescheduled,
     VisitScheduled,
@@ -105,6 +108,9 @@ SPEC = ServiceSpec(
         RequestRegistered.event_type: schedule_home_visit,
         AppointmentAgreed.event_type: agree_appointment,
         RequestCancelled.event_type: cancel_visit,
+        StaffReplied.event_type: answer_staff_reply,
+        # Its own: a leave marked replaces the visits it touches (handlers.replace_who_cannot_go).
+        RosterChanged.event_type: replace_who_cannot_go,
     },
 )
 

@@ -316,6 +316,10 @@ class RosterBook(Protocol):
         """The ward's roster; raises `UnknownWard` when dispatch has none for it."""
         ...
 
+    async def stored(self, ward_code: str) -> Roster:
+        """The ward's roster as stored now, not as remembered (a change made by another process)."""
+        ...
+
     async def calendar(self) -> WorkingCalendar: ...
 
 

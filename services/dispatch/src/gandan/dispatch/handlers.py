@@ -6,9 +6,11 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
-from gandan.dispatch.domain import RosterBook, Slot, UnknownWard, wards_served
+from gandan.dispatch.changes import Changed, answered, cannot_go, planned, planned_with, replaced
+from gandan.dispatch.domain import EVENTS, RosterBook, Slot, UnknownWard, wards_served
 from gandan.dispatch.proposal import (
     AgreementRefused,
     BookingError,
@@ -17,7 +19,6 @@ from gandan.dispatch.proposal import (
     SlotTaken,
     Travel,
     Visits,
-    VisitStatus,
     agree,
     booked,
     earliest_start,
@@ -26,7 +27,16 @@ from gandan.dispatch.proposal import (
     unassignable,
 )
 from gandan.shared.clock import local
-from gandan.shared.events import AppointmentAgreed, Envelope, RequestCancelled, RequestRegistered
+from gandan.shared.events import (
+    AppointmentAgreed,
+    Envelope,
+    EventData,
+    RequestCancelled,
+    RequestRegistered,
+    RescheduleReason,
+    RosterChanged,
+    StaffReplied,
+)
 from gandan.shared.idempotency import effect_id
 from gandan.shared.logs import log_fields
 
@@ -137,7 +147,7 @@ async def agree_appointment(
     async with one_at_a_time(event.ward_code):
         for _ in range(_BOOKING_ATTEMPTS):
             visit = await repository.of_request(request_code)
-            if visit is None or visit.status is VisitStatus.CANCELLED:
+            if visit is None or not visit.status.holds_places:
                 logger.warning("an agreed time for no visit", extra=log_fields(request_code=request_code))
                 return
             roster = await rosters.roster(event.ward_code)
@@ -154,11 +164,119 @@ async def agree_appointment(
             if changed == visit:
                 return  # a redelivery
             try:
-                await repository.agree(changed)
+                if await repository.change(changed):
+                    return
             except SlotTaken:
-                continue
-            return
-        raise SlotTaken(f"{request_code}: every try to move the agreed visit collided")
+                pass
+            # Changed meanwhile (another answer, a replacement, a cancellation): read it again.
+        raise SlotTaken(f"{request_code}: every try to store the agreed visit collided")
+
+
+async def answer_staff_reply(
+    event: Envelope[StaffReplied],
+    *,
+    rosters: RosterBook,
+    repository: Visits,
+    clock: Callable[[], datetime],
+    min_lead: timedelta,
+    travel: Travel,
+    one_at_a_time: OneBookingAtATime,
+) -> None:
+    """An officer's or leader's answer to their assignment: recorded, or the person replaced, or the
+    visit moved to the time asked; each once, as the reply's id is stored with the change."""
+    reply, reply_id = event.data, str(event.id)
+    async with one_at_a_time(event.ward_code):
+        for _ in range(_BOOKING_ATTEMPTS):
+            visit = await repository.of_request(reply.request_code)
+            if visit is None or visit.id != reply.visit_id or not visit.status.holds_places:
+                logger.warning("a reply for no visit held", extra=log_fields(request_code=reply.request_code))
+                return
+            if reply_id in visit.changes:
+                return  # a redelivery
+            now = clock()
+            try:
+                changed = answered(
+                    visit,
+                    reply,
+                    at=event.occurred_at,
+                    roster=await rosters.roster(event.ward_code),
+                    plans=await repository.planned_from(event.ward_code, local(now).date()),
+                    calendar=await rosters.calendar(),
+                    travel=travel,
+                    now=now,
+                    min_lead=min_lead,
+                )
+            except AgreementRefused as refused:
+                logger.warning(
+                    "time asked not taken; the visit stays as it was",
+                    extra=log_fields(request_code=reply.request_code, reason=str(refused)),
+                )
+                return
+            if changed is None:
+                logger.warning(
+                    "a reply from someone no longer on the visit", extra=log_fields(request_code=reply.request_code)
+                )
+                return
+            if await _store(changed, event, repository):
+                return
+        raise SlotTaken(f"{reply.request_code}: every try to store the answer collided")
+
+
+async def replace_who_cannot_go(
+    event: Envelope[RosterChanged],
+    *,
+    rosters: RosterBook,
+    repository: Visits,
+    clock: Callable[[], datetime],
+    min_lead: timedelta,
+    travel: Travel,
+    one_at_a_time: OneBookingAtATime,
+) -> None:
+    """After a roster change (leave marked, someone removed, ...): the visits not yet started whose
+    officer or leader can no longer go are replaced, or set aside.
+
+    A handler of dispatch's own `roster.changed`, not a call after the roster's write: that event is
+    stored in the same write as the roster, so a crash between the two writes delays the replacement
+    (the event is published and handled again) but cannot lose it. A visit handed over no longer
+    has the person who cannot go: handled again, nothing is done twice."""
+    async with one_at_a_time(event.ward_code):
+        # As stored: this process may remember the roster from before the change.
+        roster = await rosters.stored(event.ward_code)
+        calendar = await rosters.calendar()
+        for _ in range(_BOOKING_ATTEMPTS):
+            now = clock()
+            visits = await repository.visits_from(event.ward_code, local(now).date())
+            plans = [planned(v) for v in visits if v.status.holds_places]
+            for visit in visits:
+                person = cannot_go(roster, visit, now)
+                if person is None:
+                    continue
+                changed = replaced(
+                    visit,
+                    person,
+                    RescheduleReason.OFFICER_UNAVAILABLE,
+                    roster=roster,
+                    plans=plans,
+                    calendar=calendar,
+                    travel=travel,
+                    now=now,
+                    min_lead=min_lead,
+                )
+                if not await _store(changed, event, repository):
+                    break  # changed meanwhile: read the visits again
+                plans = planned_with(plans, changed.visit)
+            else:
+                return
+        raise SlotTaken(f"{event.ward_code}: every try to replace who cannot go collided")
+
+
+async def _store(changed: Changed, cause: Envelope[EventData], repository: Visits) -> bool:
+    """The change with the cause's id and its events, in one write; False if the visit changed meanwhile."""
+    visit = replace(changed.visit, changes=(*changed.visit.changes, str(cause.id)))
+    try:
+        return await repository.change(visit, *(EVENTS.caused_by(cause, data) for data in changed.announces))
+    except SlotTaken:
+        return False
 
 
 async def cancel_visit(event: Envelope[RequestCancelled], *, repository: Visits) -> None:

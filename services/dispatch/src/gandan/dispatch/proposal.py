@@ -84,6 +84,12 @@ class VisitStatus(StrEnum):
     PROPOSED = "proposed"  # dispatch proposed the half-day; the officer still has to call the citizen
     AGREED = "agreed"  # the officer and the citizen agreed a time
     CANCELLED = "cancelled"
+    # Its officer or leader could not go and nobody else fits: the centre's leadership arranges it.
+    SET_ASIDE = "set_aside"
+
+    @property
+    def holds_places(self) -> bool:
+        return self in (VisitStatus.PROPOSED, VisitStatus.AGREED)
 
 
 @dataclass(frozen=True)
@@ -193,6 +199,7 @@ class Planned:
     residential_group: str
     procedure: str
     claims: tuple[str, ...]
+    visit_id: str
 
 
 def claim(ward_code: str, person: str, half_day: HalfDay, k: int) -> str:
@@ -333,9 +340,11 @@ def propose_visit(
     now: datetime,
     min_lead: timedelta,
     horizon_days: int = 30,
+    excluding: frozenset[str] = frozenset(),
 ) -> Proposal:
     """The first half-day where an officer of `field` and a leader of the group can both insert
-    this visit into their trip of that half-day.
+    this visit into their trip of that half-day; never one of the people `excluding` (person keys:
+    those who declined this visit).
 
     From `now + min_lead` on; searches the calendar days first_search_day .. + horizon_days - 1,
     each working day the preferred half-day first; officers and leaders in roster order.
@@ -353,6 +362,8 @@ def propose_visit(
         raise UnknownResidentialGroup(residential_group)
     if not group.leaders:
         raise NoLeaderForGroup(group)
+    officers = tuple(o for o in officers if o.staff_id not in excluding)
+    leaders = tuple(le for le in group.leaders if leader_key(group, le) not in excluding)
     stop = stop_for(roster, residential_group, procedure)
 
     for half_day, usable in _candidate_half_days(first_day, earliest, window, calendar, horizon_days, roster.open_days):
@@ -369,7 +380,7 @@ def propose_visit(
         leader = next(
             (
                 le
-                for le in group.leaders
+                for le in leaders
                 if not le.on_leave(half_day.day) and plans.fits(leader_key(group, le), half_day, stop, travel, usable)
             ),
             None,
@@ -414,6 +425,15 @@ class Visit:
     claims: tuple[str, ...]
     status: VisitStatus = VisitStatus.PROPOSED
     provisional: bool = False
+    # Each stored change moves it on: a change is stored onto the revision it was read at.
+    revision: int = 0
+    # When the officer and the leader answered "OK" to their assignment.
+    officer_accepted_at: datetime | None = None
+    leader_accepted_at: datetime | None = None
+    # Who declined it or could not go (person keys): never proposed for it again.
+    declined_by: tuple[str, ...] = ()
+    # The ids of the events whose change it took (replies, roster changes): a redelivery finds its own.
+    changes: tuple[str, ...] = ()
 
 
 def booked(
@@ -464,7 +484,16 @@ class Refusal:
     reason: str
 
 
-_DETAIL_LENGTH = 300  # VisitUnassignable.detail's limit
+DETAIL_LENGTH = 300  # VisitUnassignable.detail's limit
+
+
+def leadership(roster: Roster) -> tuple[StaffContact, ...]:
+    """The centre's leadership, who are told of a visit nobody can make."""
+    return tuple(
+        StaffContact(staff_id=m.staff_id, name=m.name, phone=m.phone)
+        for m in roster.officers
+        if m.role is StaffRole.LEADERSHIP
+    )
 
 
 def unassignable(
@@ -473,17 +502,12 @@ def unassignable(
     """The refusal, and the `visit.unassignable` that tells the centre's leadership why, in Vietnamese."""
     data = request.data
     reason, detail = _why(error)
-    leadership = tuple(
-        StaffContact(staff_id=m.staff_id, name=m.name, phone=m.phone)
-        for m in roster.officers
-        if m.role is StaffRole.LEADERSHIP
-    )
     event = VisitUnassignable(
         request_code=data.request_code,
         citizen_ref=data.citizen_ref,
         reason=reason,
-        detail=detail[:_DETAIL_LENGTH],
-        leadership=leadership,
+        detail=detail[:DETAIL_LENGTH],
+        leadership=leadership(roster),
     )
     return Refusal(visit_id, data.request_code, request.ward_code, repr(error)), EVENTS.caused_by(request, event)
 
@@ -516,21 +540,27 @@ def _why(error: BookingError) -> tuple[UnassignableReason, str]:
 
 
 class AgreementRefused(ValueError):
-    """An agreed time dispatch does not move the visit to: it stays as it was, and the reason is logged."""
+    """A time dispatch does not move the visit to (agreed with the citizen, or asked by its officer):
+    it stays as it was, and the reason is logged."""
 
 
 def agree(visit: Visit, agreed: Slot, *, plans: Plans, calendar: WorkingCalendar, travel: Travel) -> Visit:
-    """The visit at the time its officer agreed with the citizen.
+    """The visit at the time its officer agreed with the citizen (see `moved`)."""
+    return replace(moved(visit, agreed, plans=plans, calendar=calendar, travel=travel), status=VisitStatus.AGREED)
 
-    Inside its own half-day: agreed as it is. Another half-day: moved there (with new claims) only if
-    that half-day is a working one for its people and the visit fits in both their trips; otherwise
+
+def moved(visit: Visit, slot: Slot, *, plans: Plans, calendar: WorkingCalendar, travel: Travel) -> Visit:
+    """The visit at `slot`.
+
+    Inside its own half-day: as it is. Another half-day: moved there (with new claims) only if that
+    half-day is a working one for its people and the visit fits in both their trips; otherwise
     refused, since proposing it there would have been refused too.
     """
-    half_day = HalfDay.holding(agreed)
+    half_day = HalfDay.holding(slot)
     if half_day is None:
-        raise AgreementRefused(f"{local(agreed.starts_at):%d/%m/%Y %H:%M} is outside the office's half-days")
+        raise AgreementRefused(f"{local(slot.starts_at):%d/%m/%Y %H:%M} is outside the office's half-days")
     if half_day == visit.half_day:
-        return replace(visit, window=agreed, status=VisitStatus.AGREED)
+        return replace(visit, window=slot)
     roster = plans.roster
     if not calendar.is_working_day(half_day.day, open_days=roster.open_days):
         raise AgreementRefused(f"{half_day.day.isoformat()} is not a working day")
@@ -544,8 +574,7 @@ def agree(visit: Visit, agreed: Slot, *, plans: Plans, calendar: WorkingCalendar
     return replace(
         visit,
         half_day=half_day,
-        window=agreed,
-        status=VisitStatus.AGREED,
+        window=slot,
         claims=(plans.next_claim(visit.officer_key, half_day), plans.next_claim(visit.leader_key, half_day)),
         provisional=calendar.is_provisional(half_day.day),
     )
@@ -567,7 +596,7 @@ class Visits(Protocol):
     async def exists(self, visit_id: str) -> bool: ...
 
     async def planned_from(self, ward_code: str, first_day: date) -> list[Planned]:
-        """The ward's visits (not cancelled) of `first_day` (local) and after."""
+        """The ward's visits that hold their places (proposed or agreed) of `first_day` (local) and after."""
         ...
 
     async def refuse(self, refusal: Refusal, *events: Envelope[EventData]) -> None:
@@ -576,8 +605,13 @@ class Visits(Protocol):
 
     async def of_request(self, request_code: str) -> Visit | None: ...
 
-    async def agree(self, visit: Visit) -> bool:
-        """Store the agreed visit over the stored one, unless cancelled; False if there is none to change.
+    async def visits_from(self, ward_code: str, first_day: date) -> list[Visit]:
+        """The ward's visits of `first_day` (local) and after, whatever their status."""
+        ...
+
+    async def change(self, visit: Visit, *events: Envelope[EventData]) -> bool:
+        """Store the changed visit, with its events, over the stored one if that is still at
+        `visit.revision` and not cancelled (then its revision moves on); False otherwise (re-read it).
         Raises `SlotTaken` if a moved visit's new claims were taken meanwhile."""
         ...
 

@@ -17,7 +17,7 @@ from uuid import uuid4
 from pydantic import TypeAdapter
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from gandan.dispatch.domain import EVENTS, Roster, Slot, UnknownWard, WorkingCalendar, YearDecision, wards_served
 from gandan.dispatch.proposal import HalfDay, Planned, Refusal, SlotTaken, Visit, VisitStatus
@@ -25,6 +25,8 @@ from gandan.shared.clock import utcnow
 from gandan.shared.events import Envelope, EventData, RosterChange, RosterChanged, TimeWindow
 from gandan.shared.mongo import Document
 from gandan.shared.outbox import WITHOUT_OUTBOX, Outbox
+
+_DUPLICATE_KEY = 11000
 
 
 class MongoVisits:
@@ -56,7 +58,7 @@ class MongoVisits:
         return bool(await self.visits.count_documents({"_id": visit_id}, limit=1))
 
     async def planned_from(self, ward_code: str, first_day: date) -> list[Planned]:
-        # Cancelled visits are left out here, not in the query: with their status in it, SecantusDB's
+        # Cancelled and set-aside visits are left out here, not in the query: with their status in it, SecantusDB's
         # planner reads the whole collection instead of the (ward_code, day) index.
         cursor = self.visits.find(
             {"ward_code": ward_code, "day": {"$gte": first_day.isoformat()}},
@@ -79,9 +81,10 @@ class MongoVisits:
                 residential_group=d["residential_group"],
                 procedure=d["procedure"],
                 claims=tuple(d.get("claims", ())),
+                visit_id=d["_id"],
             )
             async for d in cursor
-            if d["status"] != VisitStatus.CANCELLED
+            if VisitStatus(d["status"]).holds_places
         ]
 
     async def refuse(self, refusal: Refusal, *events: Envelope[EventData]) -> None:
@@ -92,18 +95,24 @@ class MongoVisits:
         document = await self.visits.find_one({"request_code": request_code}, WITHOUT_OUTBOX)
         return None if document is None else _visit(document)
 
-    async def agree(self, visit: Visit) -> bool:
+    async def visits_from(self, ward_code: str, first_day: date) -> list[Visit]:
+        cursor = self.visits.find({"ward_code": ward_code, "day": {"$gte": first_day.isoformat()}}, WITHOUT_OUTBOX)
+        return [_visit(d) async for d in cursor]
+
+    async def change(self, visit: Visit, *events: Envelope[EventData]) -> bool:
+        query = {"_id": visit.id, "revision": _at(visit.revision), "status": {"$ne": VisitStatus.CANCELLED}}
+        update = {"$set": _fields(visit) | {"revision": visit.revision + 1}}
         try:
-            result = await self.visits.update_one(
-                {"_id": visit.id, "status": {"$ne": VisitStatus.CANCELLED}}, {"$set": _fields(visit)}
-            )
-        except DuplicateKeyError as taken:
-            raise SlotTaken(visit.id) from taken
-        return result.matched_count == 1
+            return await self._outbox.update(self.visits, query, update, *events)
+        except BulkWriteError as error:
+            if all(e.get("code") == _DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
+                raise SlotTaken(visit.id) from error
+            raise
 
     async def cancel(self, request_code: str) -> bool:
         result = await self.visits.update_one(
-            {"request_code": request_code}, {"$set": {"status": VisitStatus.CANCELLED}, "$unset": {"claims": ""}}
+            {"request_code": request_code},
+            {"$set": {"status": VisitStatus.CANCELLED}, "$unset": {"claims": ""}, "$inc": {"revision": 1}},
         )
         return result.matched_count == 1
 
@@ -131,7 +140,17 @@ def _fields(visit: Visit) -> Document:
         "status": str(visit.status),
         "provisional": visit.provisional,
         "claims": list(visit.claims),
+        "revision": visit.revision,
+        "officer_accepted_at": visit.officer_accepted_at,
+        "leader_accepted_at": visit.leader_accepted_at,
+        "declined_by": list(visit.declined_by),
+        "changes": list(visit.changes),
     }
+
+
+def _at(revision: int) -> int | Document:
+    # Visits stored before revisions were kept have none: theirs is 0.
+    return {"$in": [0, None]} if revision == 0 else revision
 
 
 def _half_day(document: Document) -> HalfDay:
@@ -154,6 +173,11 @@ def _visit(document: Document) -> Visit:
         claims=tuple(document.get("claims", ())),
         status=VisitStatus(document["status"]),
         provisional=document["provisional"],
+        revision=document.get("revision", 0),
+        officer_accepted_at=document.get("officer_accepted_at"),
+        leader_accepted_at=document.get("leader_accepted_at"),
+        declined_by=tuple(document.get("declined_by", ())),
+        changes=tuple(document.get("changes", ())),
     )
 
 
@@ -198,6 +222,11 @@ class MongoRosters:
         cached = self._cached.get(ward_code)
         if cached is not None and self._clock() < cached[0]:
             return cached[1]
+        roster, _ = await self._read(ward_code)
+        self._cache(roster)
+        return roster
+
+    async def stored(self, ward_code: str) -> Roster:
         roster, _ = await self._read(ward_code)
         self._cache(roster)
         return roster

@@ -8,12 +8,18 @@ from pydantic_settings import SettingsConfigDict
 
 from gandan.intake.api import home_requests_router
 from gandan.intake.cccd import CccdCipher
-from gandan.intake.handlers import record_visit_scheduled, record_wards_served
+from gandan.intake.handlers import record_visit_rescheduled, record_visit_scheduled, record_wards_served
 from gandan.intake.lifecycle.api import CitizenLimits, lifecycle_router
 from gandan.intake.lifecycle.domain import LIFECYCLE_EVENTS
 from gandan.intake.lifecycle.repository import MongoRequestLifecycle
 from gandan.intake.repository import MongoHomeRequests, MongoServedWards
-from gandan.shared.events import ContactRegistered, RequestRegistered, VisitScheduled, WardsServed
+from gandan.shared.events import (
+    ContactRegistered,
+    RequestRegistered,
+    VisitRescheduled,
+    VisitScheduled,
+    WardsServed,
+)
 from gandan.shared.service import Service, run
 from gandan.shared.settings import ServiceSettings
 from gandan.shared.spec import ServiceSpec
@@ -36,7 +42,11 @@ SPEC = ServiceSpec(
     name="intake",
     settings=IntakeSettings,
     produces=(ContactRegistered, RequestRegistered, *LIFECYCLE_EVENTS),
-    handlers={VisitScheduled.event_type: record_visit_scheduled, WardsServed.event_type: record_wards_served},
+    handlers={
+        VisitScheduled.event_type: record_visit_scheduled,
+        VisitRescheduled.event_type: record_visit_rescheduled,
+        WardsServed.event_type: record_wards_served,
+    },
 )
 
 

@@ -259,6 +259,12 @@ class HomeRequests(Protocol):
         has no such request. The same visit again changes nothing."""
         ...
 
+    async def reschedule_visit(self, ward_code: str, code: str, visit: Visit, *, as_of: datetime) -> bool:
+        """Show the visit as dispatch changed it at `as_of` (its status stays), unless a change as
+        late or later is shown already (a redelivery, or an older change arriving late); the booked
+        visit, recorded or not, never hides it. Raises `LookupError` if the ward has no such request."""
+        ...
+
 
 class ServedWards(Protocol):
     """The wards dispatch serves, as its latest `wards.served` said; none before the first."""

@@ -26,7 +26,7 @@ from gandan.intake.domain import (
     registration_events,
 )
 from gandan.intake.lifecycle.domain import TRANSITIONS, Step
-from gandan.shared.events import Envelope, VisitScheduled, WardsServed
+from gandan.shared.events import Envelope, VisitRescheduled, VisitScheduled, WardsServed
 from gandan.shared.logs import log_fields
 
 logger = logging.getLogger(__name__)
@@ -102,6 +102,15 @@ async def record_visit_scheduled(event: Envelope[VisitScheduled], *, repository:
     if status is not RequestStatus.APPOINTMENT_PROPOSED:
         # Agreed on the phone or cancelled meanwhile: the booking does not move the request back.
         logger.warning("visit not recorded", extra=log_fields(request_code=visit.request_code, status=status.value))
+
+
+async def record_visit_rescheduled(event: Envelope[VisitRescheduled], *, repository: HomeRequests) -> None:
+    """The new officer, leader or time of the request's visit, shown from now on; no change of status."""
+    visit = event.data
+    changed = Visit(
+        starts_at=visit.starts_at, ends_at=visit.ends_at, officer_name=visit.officer.name, leader_name=visit.leader.name
+    )
+    await repository.reschedule_visit(event.ward_code, visit.request_code, changed, as_of=event.occurred_at)
 
 
 async def record_wards_served(event: Envelope[WardsServed], *, served: ServedWards) -> None:

@@ -30,6 +30,8 @@ from gandan.shared.outbox import WITHOUT_OUTBOX, Outbox
 _KEY = "idempotency"
 # Written by the lifecycle (`gandan.intake.lifecycle.repository`), not part of a `HomeRequest`.
 _REVISION, _LIFECYCLE = "revision", "lifecycle"
+# The visit as dispatch last changed it (`visit.rescheduled`) and when: shown over the booked one.
+_RESCHEDULED, _RESCHEDULED_AT = "rescheduled_visit", "rescheduled_at"
 # Held only while the request is open; unique, so a race of two registrations keeps one.
 _OPEN = "open_key"
 
@@ -105,6 +107,18 @@ class MongoHomeRequests:
         document = await self.collection.find_one({"_id": code, "ward_code": ward_code}, {"status": 1})
         return RequestStatus(document["status"]) if document else None
 
+    async def reschedule_visit(self, ward_code: str, code: str, visit: Visit, *, as_of: datetime) -> bool:
+        # Kept apart from the booked visit, so a `visit.scheduled` handled after it cannot hide it.
+        result = await self.collection.update_one(
+            {"_id": code, "ward_code": ward_code, _RESCHEDULED_AT: {"$not": {"$gte": as_of}}},
+            {"$set": {_RESCHEDULED: asdict(visit), _RESCHEDULED_AT: as_of}},
+        )
+        if result.matched_count:
+            return True
+        if not await self.collection.count_documents({"_id": code, "ward_code": ward_code}, limit=1):
+            raise LookupError(f"rescheduled visit for unknown request {code}")
+        return False
+
     def _to_document(self, request: HomeRequest) -> Document:
         document = asdict(request)
         document["_id"] = document.pop("code")
@@ -131,7 +145,9 @@ class MongoHomeRequests:
         values["registered_by"] = Registrar(values["registered_by"])
         values["channel"] = RegistrationChannel(values["channel"])
         values["status"] = RequestStatus(values["status"])
-        values["visit"] = Visit(**values["visit"]) if values.get("visit") else None
+        values.pop(_RESCHEDULED_AT, None)
+        shown = values.pop(_RESCHEDULED, None) or values.get("visit")
+        values["visit"] = Visit(**shown) if shown else None
         if values.get("cccd") is not None:
             values["cccd"] = self._cipher.open(values["cccd"], values["code"])
         return HomeRequest(**values)

@@ -14,12 +14,11 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from enum import StrEnum
 from typing import Any
 from uuid import uuid4
 
 from gandan.dispatch.domain import EVENTS, Officer, Roster, Slot, StaffRole, WorkingCalendar
-from gandan.dispatch.proposal import service_time
+from gandan.dispatch.proposal import VisitStatus, service_time
 from gandan.dispatch.routing.model import DayPlan, DayProblem, Depot, Place, PlannedVisit, Team, Vehicle
 from gandan.shared.clock import LOCAL_TZ, local
 from gandan.shared.events import (
@@ -41,12 +40,6 @@ SHIFT = (time(7, 30), time(17, 0))
 LUNCH = (time(11, 30), time(13, 30))
 # A pinned visit (under way when the day is planned again) keeps its arrival: this much slack only.
 _PINNED_SLACK = timedelta(minutes=1)
-
-
-class VisitStatus(StrEnum):
-    PROPOSED = "proposed"
-    AGREED = "agreed"
-    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True)
@@ -187,7 +180,7 @@ def day_problem(
     planned: list[PlannedVisit] = []
     unplaceable: list[str] = []
     for visit in visits:
-        if visit.status is VisitStatus.CANCELLED or visit.day != day:
+        if not visit.status.holds_places or visit.day != day:
             continue
         group = roster.group(visit.residential_group)
         pin = pins.get(visit.id)
@@ -375,7 +368,7 @@ def breaches(
     """
     found: list[Breach] = []
     for visit in visits:
-        if visit.status is VisitStatus.CANCELLED or visit.booked_at is None:
+        if not visit.status.holds_places or visit.booked_at is None:
             continue
         contact_due = add_working_days(visit.booked_at, 1, calendar, open_days)
         if visit.status is VisitStatus.PROPOSED and now >= contact_due:

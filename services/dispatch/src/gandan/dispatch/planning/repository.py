@@ -16,6 +16,7 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from gandan.dispatch.planning.domain import Breach, DayVisit, PlannedDay
+from gandan.dispatch.proposal import VisitStatus
 from gandan.shared.events import Envelope, EventData, ServiceLevelRule
 from gandan.shared.mongo import Document
 from gandan.shared.outbox import WITHOUT_OUTBOX, Outbox
@@ -35,6 +36,7 @@ _VISIT_FIELDS = {
     "outbox.event.occurred_at": 1,
 }
 _DAY_VISIT = TypeAdapter(DayVisit)
+_TO_MAKE = [s.value for s in VisitStatus if s.holds_places]
 
 
 def _day_visit(document: Document) -> DayVisit:
@@ -71,9 +73,9 @@ class MongoDayPlans:
         return [_day_visit(d) async for d in cursor]
 
     async def visits_ending_after(self, ward_code: str, since: datetime) -> list[DayVisit]:
-        """The ward's visits not cancelled that end after `since` (by the booking's index)."""
+        """The ward's visits still to make (proposed or agreed) that end after `since` (by the booking's index)."""
         cursor = self.visits.find(
-            {"ward_code": ward_code, "ends_at": {"$gt": since}, "status": {"$ne": "cancelled"}}, _VISIT_FIELDS
+            {"ward_code": ward_code, "ends_at": {"$gt": since}, "status": {"$in": _TO_MAKE}}, _VISIT_FIELDS
         )
         return [_day_visit(d) async for d in cursor]
 
