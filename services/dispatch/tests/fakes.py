@@ -20,6 +20,7 @@ class FakeVisits:
         self.refusal_outbox: dict[str, list[Envelope[EventData]]] = {}
         self.collisions = 0  # writes refused because another visit held a claim
         self.announcements: list[Envelope[EventData]] = []
+        self.planned_reads: list[tuple[date, date | None]] = []  # (first day, until) of each read
 
     async def add(self, visit: Visit, event: Envelope[EventData]) -> bool:
         if visit.id in self.visits:
@@ -32,11 +33,15 @@ class FakeVisits:
     async def exists(self, visit_id: str) -> bool:
         return visit_id in self.visits
 
-    async def planned_from(self, ward_code: str, first_day: date) -> list[Planned]:
+    async def planned_from(self, ward_code: str, first_day: date, until: date | None = None) -> list[Planned]:
+        self.planned_reads.append((first_day, until))
         planned = [
             Planned(v.officer_key, v.leader_key, v.half_day, v.residential_group, v.procedure, v.claims, v.id)
             for v in self.visits.values()
-            if v.ward_code == ward_code and v.half_day.day >= first_day and v.status.holds_places
+            if v.ward_code == ward_code
+            and first_day <= v.half_day.day
+            and (until is None or v.half_day.day < until)
+            and v.status.holds_places
         ]
         await asyncio.sleep(0)  # as a real read's answer travels back, other handlers run
         return planned

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gandan.dispatch.domain import GroupLeader, Officer, ResidentialGroup, Roster, Slot, WorkingCalendar
+from gandan.dispatch.domain import GroupLeader, Officer, Period, ResidentialGroup, Roster, Slot, WorkingCalendar
 from gandan.dispatch.handlers import OneBookingAtATime, agree_appointment, cancel_visit, schedule_home_visit
 from gandan.dispatch.proposal import HalfDay, Plans, SlotTaken, Visit, VisitStatus, booked, claim, propose_visit
 from gandan.dispatch.roster import load_roster
@@ -102,6 +102,22 @@ async def test_request_gets_giang_and_a_thanh_xa_leader_for_the_preferred_mornin
         event.data.procedure,
         event.data.field,
     )
+
+
+async def test_a_proposal_reads_the_first_weeks_plans_and_the_rest_only_when_that_week_is_full(
+    visits, request_registered, office_day
+):
+    week = timedelta(days=7)
+    await handler(visits)(request_registered(preferred_date=office_day))
+    assert visits.planned_reads == [(office_day, office_day + week)]
+
+    # Giang, the one officer of hộ tịch, is away the whole first week.
+    away = THACH_KHOI.with_leave(GIANG.staff_id, Period(office_day, office_day + week - timedelta(days=1)))
+    visits.planned_reads.clear()
+    await handler(visits, rosters=FakeRosters({"11002": away}))(request_registered(preferred_date=office_day))
+
+    assert visits.planned_reads == [(office_day, office_day + week), (office_day + week, None)]
+    assert visits.booked()[-1].half_day.day >= office_day + week
 
 
 async def test_visit_holds_its_visit_scheduled_event_with_the_half_day_window(

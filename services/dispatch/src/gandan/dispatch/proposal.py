@@ -66,6 +66,9 @@ SERVICE_TIMES: Mapping[str, timedelta] = {
     "Đăng ký thường trú": timedelta(minutes=60),
 }
 
+# How far ahead a visit is proposed; beyond, the centre's leadership arranges it.
+HORIZON_DAYS = 30
+
 # Up to this many places a trip's shortest order is found exactly (Held-Karp: 2^n·n² steps);
 # beyond, by cheapest insertion, which may only say no where an order exists, never the reverse.
 _EXACT_PLACES = 8
@@ -339,7 +342,7 @@ def propose_visit(
     travel: Travel,
     now: datetime,
     min_lead: timedelta,
-    horizon_days: int = 30,
+    horizon_days: int = HORIZON_DAYS,
     excluding: frozenset[str] = frozenset(),
 ) -> Proposal:
     """The first half-day where an officer of `field` and a leader of the group can both insert
@@ -595,8 +598,9 @@ class Visits(Protocol):
 
     async def exists(self, visit_id: str) -> bool: ...
 
-    async def planned_from(self, ward_code: str, first_day: date) -> list[Planned]:
-        """The ward's visits that hold their places (proposed or agreed) of `first_day` (local) and after."""
+    async def planned_from(self, ward_code: str, first_day: date, until: date | None = None) -> list[Planned]:
+        """The ward's visits that hold their places (proposed or agreed) of `first_day` (local) and
+        after; before `until` only, when given."""
         ...
 
     async def refuse(self, refusal: Refusal, *events: Envelope[EventData]) -> None:

@@ -57,11 +57,12 @@ class MongoVisits:
     async def exists(self, visit_id: str) -> bool:
         return bool(await self.visits.count_documents({"_id": visit_id}, limit=1))
 
-    async def planned_from(self, ward_code: str, first_day: date) -> list[Planned]:
+    async def planned_from(self, ward_code: str, first_day: date, until: date | None = None) -> list[Planned]:
         # Cancelled and set-aside visits are left out here, not in the query: with their status in it, SecantusDB's
         # planner reads the whole collection instead of the (ward_code, day) index.
+        days = {"$gte": first_day.isoformat()} | ({"$lt": until.isoformat()} if until is not None else {})
         cursor = self.visits.find(
-            {"ward_code": ward_code, "day": {"$gte": first_day.isoformat()}},
+            {"ward_code": ward_code, "day": days},
             {
                 "status": 1,
                 "officer_key": 1,
