@@ -321,3 +321,14 @@ async def test_a_plan_the_solver_gets_wrong_is_not_published_nor_solved_again_at
 
     assert await dispatch_db["day_plans"].count_documents({}) == 0
     assert fired.next_due == at(MONDAY, 16)  # the timer moves on to its next cut-off
+
+
+async def test_what_planning_reads_of_the_visits_goes_through_indexes_not_a_scan(planning, dispatch_db):
+    # The service-level sweep reads a ward's visits ending after a moment, hourly: a scan would read
+    # every visit ever booked (the bench's round with past requests found it). The fixture made the indexes.
+    for query in (
+        {"ward_code": WARD, "ends_at": {"$gt": at(MONDAY, 0)}},
+        {"ward_code": WARD, "day": MONDAY.isoformat()},
+    ):
+        explained = await dispatch_db.command("explain", {"find": "visits", "filter": query})
+        assert "COLLSCAN" not in str(explained["queryPlanner"]["winningPlan"]), query

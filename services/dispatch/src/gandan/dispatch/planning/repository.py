@@ -16,7 +16,6 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from gandan.dispatch.planning.domain import Breach, DayVisit, PlannedDay
-from gandan.dispatch.proposal import VisitStatus
 from gandan.shared.events import Envelope, EventData, ServiceLevelRule
 from gandan.shared.mongo import Document
 from gandan.shared.outbox import WITHOUT_OUTBOX, Outbox
@@ -36,7 +35,6 @@ _VISIT_FIELDS = {
     "outbox.event.occurred_at": 1,
 }
 _DAY_VISIT = TypeAdapter(DayVisit)
-_TO_MAKE = [s.value for s in VisitStatus if s.holds_places]
 
 
 def _day_visit(document: Document) -> DayVisit:
@@ -63,6 +61,8 @@ class MongoDayPlans:
 
     async def ensure_indexes(self) -> None:
         await self.visits.create_index([("ward_code", ASCENDING), ("day", ASCENDING)])
+        # What `visits_ending_after` asks (the service-level sweep): the past visits are never read.
+        await self.visits.create_index([("ward_code", ASCENDING), ("ends_at", ASCENDING)])
         await self.plans.create_index([("ward_code", ASCENDING), ("day", ASCENDING)])
         await self.breaches.create_index([("ward_code", ASCENDING), ("visit_ends_at", ASCENDING)])
 
@@ -73,11 +73,11 @@ class MongoDayPlans:
         return [_day_visit(d) async for d in cursor]
 
     async def visits_ending_after(self, ward_code: str, since: datetime) -> list[DayVisit]:
-        """The ward's visits still to make (proposed or agreed) that end after `since` (by the booking's index)."""
-        cursor = self.visits.find(
-            {"ward_code": ward_code, "ends_at": {"$gt": since}, "status": {"$in": _TO_MAKE}}, _VISIT_FIELDS
-        )
-        return [_day_visit(d) async for d in cursor]
+        """The ward's visits still to make (proposed or agreed) that end after `since`."""
+        # The status is judged here, not in the query: with it there, SecantusDB reads the whole
+        # collection instead of the (ward_code, ends_at) index (as `MongoVisits.planned_from` found).
+        cursor = self.visits.find({"ward_code": ward_code, "ends_at": {"$gt": since}}, _VISIT_FIELDS)
+        return [v for v in [_day_visit(d) async for d in cursor] if v.status.holds_places]
 
     # --- plans -----------------------------------------------------------------------------
 
