@@ -65,12 +65,18 @@ async def remember_contact(event: Envelope[ContactRegistered], *, repository: Me
     )
 
 
+async def _known_contact(repository: Messages, request_code: str) -> Contact:
+    """The citizen of the request; an event that came before their `contact.registered` is retried."""
+    contact = await repository.contact(request_code)
+    if contact is None:
+        raise ContactNotKnownYet(request_code)
+    return contact
+
+
 async def prepare_visit_messages(
     event: Envelope[VisitScheduled], *, repository: Messages, sender: Sender, policy: Policy
 ) -> None:
-    contact = await repository.contact(event.data.request_code)
-    if contact is None:
-        raise ContactNotKnownYet(event.data.request_code)
+    contact = await _known_contact(repository, event.data.request_code)
     drafts = visit_messages(event.data, contact, ward_name(event.ward_code))
     await _store_and_hand(event, drafts, repository=repository, sender=sender, policy=policy)
 
@@ -80,9 +86,7 @@ async def prepare_progress_letter(
 ) -> None:
     """The citizen's letter for a change of their request (appointment agreed, result ready or delivered,
     overdue, closed), sent once however often the event comes, like a visit's messages."""
-    contact = await repository.contact(event.data.request_code)
-    if contact is None:
-        raise ContactNotKnownYet(event.data.request_code)
+    contact = await _known_contact(repository, event.data.request_code)
     # Only the appointment says whom to call and what to bring: the officer's message knows both.
     visit = (
         await repository.booked_visit(event.data.request_code) if isinstance(event.data, AppointmentAgreed) else None
@@ -148,9 +152,7 @@ async def prepare_route_messages(
 async def prepare_unassignable_messages(
     event: Envelope[VisitUnassignable], *, repository: Messages, sender: Sender, policy: Policy
 ) -> None:
-    contact = await repository.contact(event.data.request_code)
-    if contact is None:
-        raise ContactNotKnownYet(event.data.request_code)
+    contact = await _known_contact(repository, event.data.request_code)
     drafts = unassignable_messages(event.data, contact, ward_name(event.ward_code))
     await _store_and_hand(event, drafts, repository=repository, sender=sender, policy=policy)
 
@@ -158,9 +160,7 @@ async def prepare_unassignable_messages(
 async def prepare_rescheduled_messages(
     event: Envelope[VisitRescheduled], *, repository: Messages, sender: Sender, policy: Policy
 ) -> None:
-    contact = await repository.contact(event.data.request_code)
-    if contact is None:
-        raise ContactNotKnownYet(event.data.request_code)
+    contact = await _known_contact(repository, event.data.request_code)
     drafts = rescheduled_messages(event.data, contact, ward_name(event.ward_code))
     await _store_and_hand(event, drafts, repository=repository, sender=sender, policy=policy)
 
