@@ -48,7 +48,6 @@ from gandan.dispatch.roster import load_roster
 from gandan.shared.auth import CredentialStore, Role
 from gandan.shared.clock import LOCAL_TZ, utcnow
 from gandan.shared.events import ProcedureField
-from gandan.shared.mongo import connect
 from gandan.shared.settings import ServiceSettings
 from gandan.shared.topology import Topology
 from gandan.system import services as system
@@ -525,8 +524,9 @@ def _cpu(stack: Stack) -> dict[str, float]:
 
 async def database_limits(url: str, database: str, seconds: float) -> tuple[float, float]:
     """Journaled single inserts a second (20 writers), and documents a second in insert_many of 500,
-    with the services' own client settings."""
-    client = connect(url)
+    written as the services write (`gandan.shared.mongo.connect`) but without its 5 s bound: dropping
+    the documents afterwards takes longer."""
+    client: AsyncMongoClient[Document] = AsyncMongoClient(url, w="majority", journal=True, retryWrites=False)
     try:
         collection = client[database]["limits"]
         stop = time.monotonic() + seconds
