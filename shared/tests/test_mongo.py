@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from bson import json_util
+from pymongo import InsertOne, monitoring
 from pymongo.errors import PyMongoError
 
 from gandan.shared.mongo import OPERATION_TIMEOUT_MS, connect
@@ -112,3 +113,40 @@ async def test_commands_are_counted_by_name_with_each_query_shape_once_when_aske
         ("requests", {"_id": "GD-1"}, None),
         ("requests", {"status": "visit_scheduled"}, None),
     ]
+
+
+class _Sent(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.commands: list[dict[str, Any]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.commands.append({"name": event.command_name, **event.command})
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_writes_are_sent_as_plain_writes_not_retryable_ones(mongodb_url: str):
+    """A retryable write carries a txnNumber, and SecantusDB then keeps a record of it that it scans
+    at every later write; the services' writes are made safe to repeat by their own ids instead."""
+    sent = _Sent()
+    monitoring.register(sent)  # before connect: a client takes the listeners registered at its creation
+    try:
+        client = connect(mongodb_url)
+    finally:
+        monitoring._LISTENERS.command_listeners.remove(sent)
+    collection = client[f"plain{time.monotonic_ns()}"]["requests"]
+    try:
+        await collection.insert_one({"_id": "GD-1"})
+        await collection.update_one({"_id": "GD-1"}, {"$set": {"status": "received"}})
+        await collection.find_one_and_update({"_id": "GD-1"}, {"$set": {"status": "visit_scheduled"}})
+        await collection.bulk_write([InsertOne({"_id": "GD-2"}), InsertOne({"_id": "GD-3"})])
+    finally:
+        await client.drop_database(collection.database.name)
+        await client.close()
+    writes = [c for c in sent.commands if c["name"] in {"insert", "update", "findAndModify"}]
+    assert [c["name"] for c in writes] == ["insert", "update", "findAndModify", "insert"]
+    assert [c for c in writes if "txnNumber" in c] == []

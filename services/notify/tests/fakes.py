@@ -53,10 +53,9 @@ class FakeMessages:
             self.outbox[message.id] = []
         return new
 
-    async def claimed(self, owner: str) -> list[Message]:
-        return deepcopy(
-            [m for m in self.messages.values() if m.status is MessageStatus.SENDING and m.lease_owner == owner]
-        )
+    async def claimed(self, owner: str, ids: list[str]) -> list[Message]:
+        mine = [self.messages[i] for i in ids if i in self.messages]
+        return deepcopy([m for m in mine if m.status is MessageStatus.SENDING and m.lease_owner == owner])
 
     async def claim(self, now: datetime, owner: str, until: datetime, limit: int) -> list[Message]:
         claimed: list[Message] = []

@@ -32,7 +32,16 @@ from gandan.shared.events import (
     parse_event,
     to_wire,
 )
-from gandan.testing.factories import CITIZEN_PHONE, REQUEST_CODE, WARD, envelope, one_request
+from gandan.testing.factories import (
+    CITIZEN_PHONE,
+    REQUEST_CODE,
+    WARD,
+    a_request_code,
+    contact_registered,
+    envelope,
+    one_request,
+    visit_scheduled,
+)
 
 from .fakes import FakeMessages
 
@@ -98,6 +107,27 @@ async def prepared(repository, events, sender: Sender) -> None:
     contact, visit = events
     await remember_contact(contact, repository=repository)
     await prepare_visit_messages(visit, repository=repository, sender=sender, policy=sender.policy)
+
+
+async def test_messages_handed_over_in_a_burst_are_sent_and_stored_a_batch_at_a_time(repository, clock):
+    sender = a_sender(repository, clock, batch=7)
+    stored_together: list[int] = []
+    save = repository.save
+
+    async def counted_save(messages):
+        stored_together.append(len(messages))
+        await save(messages)
+
+    repository.save = counted_save
+    for _ in range(10):
+        code = a_request_code()
+        await remember_contact(received(envelope(contact_registered(request_code=code))), repository=repository)
+        visit = received(envelope(visit_scheduled(request_code=code)))
+        await prepare_visit_messages(visit, repository=repository, sender=sender, policy=sender.policy)
+
+    assert await sender.step() == 30
+    assert stored_together == [7, 7, 7, 7, 2]
+    assert {m.status for m in repository.messages.values()} == {MessageStatus.SENT}
 
 
 async def test_a_visit_for_an_unknown_contact_is_refused_and_stores_nothing(repository, events, clock):

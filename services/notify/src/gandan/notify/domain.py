@@ -880,8 +880,8 @@ class Messages(Protocol):
         """Store each message whose id is new; returns those this call stored."""
         ...
 
-    async def claimed(self, owner: str) -> list[Message]:
-        """The messages `owner` claimed and has not finished."""
+    async def claimed(self, owner: str, ids: list[str]) -> list[Message]:
+        """Those of the messages `ids` that `owner` claimed and has not finished."""
         ...
 
     async def claim(self, now: datetime, owner: str, until: datetime, limit: int) -> list[Message]:

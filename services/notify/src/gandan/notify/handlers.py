@@ -121,7 +121,8 @@ async def _store(messages: list[Message], cause: str, repository: Messages, send
         # was lost (the database went away, or the driver's retry of the insert met its own first
         # write). What this replica claimed then is still its own to send, now rather than after the lease.
         new = {m.id for m in stored}
-        stored += [m for m in await repository.claimed(owner) if m.id not in new]
+        others = [m.id for m in messages if m.id not in new]
+        stored += await repository.claimed(owner, others)
     sender.hand(stored)
 
 
@@ -331,10 +332,14 @@ class Sender:
         if self._unsaved:
             await self._repository.save(self._unsaved)
             self._unsaved = []
-        if self._handed:
-            handed, self._handed = self._handed, []
-            return await self._send(handed)
         tried = 0
+        if self._handed:
+            # In batches: under a burst hundreds are handed over at once, and one store of all their
+            # outcomes outlasted the database's time bound; tried again whole, it timed out again.
+            while self._handed:
+                handed, self._handed = self._handed[: self._batch], self._handed[self._batch :]
+                tried += await self._send(handed)
+            return tried
         while True:
             now = self.now()
             claimed = await self._repository.claim(now, uuid4().hex, now + self._lease, self._batch)

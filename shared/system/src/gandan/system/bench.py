@@ -341,11 +341,18 @@ class Totals(NamedTuple):
 class Sent:
     accepted_at: dict[str, datetime] = field(default_factory=dict)  # request code -> when the 202 came
     started: float = 0.0  # monotonic, first POST
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))  # the same, on the clock
     unavailable: int = 0  # 503 answers (the database too slow or away), each tried again
 
 
-# How often the bench asks whether a round has settled: each ask is three indexed counts.
-_SETTLED_POLL_SECONDS = 0.25
+# How often the bench asks whether a round has settled. A round's end is read afterwards from its
+# last evidence record's `recorded_at`, so a slow poll costs no precision, and the database spends
+# little of the round answering the bench.
+_SETTLED_POLL_SECONDS = 2.0
+# Request codes per count: SecantusDB checks each document found against the whole `$in` list, so a
+# count by 400 codes costs 400 comparisons a document (py-spy: three quarters of the server's time
+# in a round, README "Performance"); by 25 at a time, 25.
+_CODES_PER_COUNT = 25
 
 
 class Load:
@@ -358,7 +365,7 @@ class Load:
     async def send(self, count: int, *, concurrent: int | None = None, rate: float | None = None) -> Sent:
         """`count` registrations, `concurrent` at a time or one every 1/`rate` seconds."""
         forms = list(registration_forms(self.next_phone, count))
-        sent = Sent(started=time.monotonic())
+        sent = Sent(started=time.monotonic(), started_at=datetime.now(UTC))
         slots = asyncio.Semaphore(concurrent or count)
         async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=100)) as client:
 
@@ -392,36 +399,49 @@ class Load:
         """How far the requests sent got, counted by their codes through indexes: a count of a whole
         collection makes SecantusDB read every document, which with the past requests was most of the
         database's work while the bench polled it (py-spy, README "Performance")."""
-        codes = {"request_code": {"$in": list(sent.accepted_at)}}
-        visits = await self.db["dispatch"]["visits"].count_documents(codes)
-        refused = await self.db["dispatch"]["unassigned_requests"].count_documents(codes)
-        evidence = await self.db["audit"]["events"].count_documents({"ward_code": WARD} | codes)
+        visits = refused = evidence = 0
+        for codes in _chunks(list(sent.accepted_at), _CODES_PER_COUNT):
+            by_code = {"request_code": {"$in": codes}}
+            visits += await self.db["dispatch"]["visits"].count_documents(by_code)
+            refused += await self.db["dispatch"]["unassigned_requests"].count_documents(by_code)
+            evidence += await self.db["audit"]["events"].count_documents({"ward_code": WARD} | by_code)
         return Totals(visits + refused, visits, evidence)
 
     async def settled(self, sent: Sent, timeout: float) -> tuple[float, int] | None:
-        """Wait for the last evidence record of every request sent: the seconds from the first POST,
-        and how many were booked; None if that took longer than `timeout`."""
+        """Wait for the last evidence record of every request sent: the seconds from the first POST
+        to that record, and how many were booked; None if that took longer than `timeout`."""
         deadline = time.monotonic() + timeout
         while True:
             now = await self.totals(sent)
             if now.handled >= len(sent.accepted_at):
                 refusals = len(sent.accepted_at) - now.visits
                 if now.evidence >= EVIDENCE_PER_VISIT * now.visits + EVIDENCE_PER_REFUSAL * refusals:
-                    return time.monotonic() - sent.started, now.visits
+                    return (await self.last_recorded(sent) - sent.started_at).total_seconds(), now.visits
             if time.monotonic() > deadline:
                 return None
             await asyncio.sleep(_SETTLED_POLL_SECONDS)
 
+    async def last_recorded(self, sent: Sent) -> datetime:
+        last = sent.started_at
+        for codes in _chunks(list(sent.accepted_at), _CODES_PER_COUNT):
+            latest = await self.db["audit"]["events"].find_one(
+                {"ward_code": WARD, "request_code": {"$in": codes}}, {"recorded_at": 1}, sort=[("recorded_at", -1)]
+            )
+            if latest:
+                last = max(last, latest["recorded_at"])
+        return last
+
     async def latencies(self, sent: Sent) -> tuple[list[float], list[float]]:
         """Milliseconds from each 202 to its visit.scheduled event and to its last evidence record."""
         to_visit, to_last = [], []
-        evidence = self.db["audit"]["events"].find(
-            {"ward_code": WARD, "request_code": {"$in": list(sent.accepted_at)}},
-            {"request_code": 1, "type": 1, "occurred_at": 1, "recorded_at": 1},
-        )
         by_request: dict[str, list[Document]] = {}
-        async for record in evidence:
-            by_request.setdefault(record["request_code"], []).append(record)
+        for codes in _chunks(list(sent.accepted_at), _CODES_PER_COUNT):
+            evidence = self.db["audit"]["events"].find(
+                {"ward_code": WARD, "request_code": {"$in": codes}},
+                {"request_code": 1, "type": 1, "occurred_at": 1, "recorded_at": 1},
+            )
+            async for record in evidence:
+                by_request.setdefault(record["request_code"], []).append(record)
         for code, accepted in sent.accepted_at.items():
             records = by_request.get(code, [])
             visit = [r["occurred_at"] for r in records if r["type"] == "visit.scheduled"]
@@ -429,6 +449,11 @@ class Load:
                 to_visit.append(max(0.0, (visit[0] - accepted).total_seconds() * 1000))
                 to_last.append(max(0.0, (max(r["recorded_at"] for r in records) - accepted).total_seconds() * 1000))
         return to_visit, to_last
+
+
+def _chunks(codes: list[str], size: int) -> Iterator[list[str]]:
+    for first in range(0, len(codes), size):
+        yield codes[first : first + size]
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -498,8 +523,10 @@ def _cpu(stack: Stack) -> dict[str, float]:
 
 
 async def database_limits(url: str, database: str, seconds: float) -> tuple[float, float]:
-    """Journaled single inserts a second (20 writers), and documents a second in insert_many of 500."""
-    client: AsyncMongoClient[Document] = AsyncMongoClient(url, w="majority", journal=True)
+    """Journaled single inserts a second (20 writers), and documents a second in insert_many of 500,
+    written as the services write (`gandan.shared.mongo.connect`) but without its 5 s bound: dropping
+    the documents afterwards takes longer."""
+    client: AsyncMongoClient[Document] = AsyncMongoClient(url, w="majority", journal=True, retryWrites=False)
     try:
         collection = client[database]["limits"]
         stop = time.monotonic() + seconds
