@@ -116,11 +116,15 @@ async def test_commands_are_counted_by_name_with_each_query_shape_once_when_aske
 
 
 class _Sent(monitoring.CommandListener):
-    def __init__(self) -> None:
+    """The commands sent to one database, whole."""
+
+    def __init__(self, database: str) -> None:
+        self.database = database
         self.commands: list[dict[str, Any]] = []
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        self.commands.append({"name": event.command_name, **event.command})
+        if event.database_name == self.database:
+            self.commands.append({"name": event.command_name, **event.command})
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -132,13 +136,12 @@ class _Sent(monitoring.CommandListener):
 async def test_writes_are_sent_as_plain_writes_not_retryable_ones(mongodb_url: str):
     """A retryable write carries a txnNumber, and SecantusDB then keeps a record of it that it scans
     at every later write; the services' writes are made safe to repeat by their own ids instead."""
-    sent = _Sent()
-    monitoring.register(sent)  # before connect: a client takes the listeners registered at its creation
-    try:
-        client = connect(mongodb_url)
-    finally:
-        monitoring._LISTENERS.command_listeners.remove(sent)
-    collection = client[f"plain{time.monotonic_ns()}"]["requests"]
+    sent = _Sent(f"plain{time.monotonic_ns()}")
+    # Before connect: a client takes the listeners registered at its creation. For good, as
+    # `gandan.testing.database_commands` does: it records only its own database.
+    monitoring.register(sent)
+    client = connect(mongodb_url)
+    collection = client[sent.database]["requests"]
     try:
         await collection.insert_one({"_id": "GD-1"})
         await collection.update_one({"_id": "GD-1"}, {"$set": {"status": "received"}})
