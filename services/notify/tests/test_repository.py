@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
@@ -269,11 +270,34 @@ async def test_messages_carry_only_the_indexes_their_reads_need(notify_db):
         "channel_1_provider_message_id_1",
         "phone_1_created_at_-1",
         "request_code_1",
-        "status_1_fallback_at_1",
-        "status_1_lease_until_1",
-        "status_1_next_attempt_at_1",
+        "status_1_due_at_1",
         "ward_code_1_created_at_-1",
     ]
+
+
+async def test_messages_a_former_version_stored_waiting_are_still_found_when_they_come_due(notify_db, messages):
+    """Before `due_at`, each way of coming due had its own index: a message stored then (or by a
+    replica of that version during an update) is still claimed when its time comes, and the
+    former indexes go."""
+    repository = MongoMessages(notify_db, Outbox(RelayNotRunning(), notify_db))
+    for former in ("next_attempt_at", "lease_until", "fallback_at"):
+        await notify_db["messages"].create_index([("status", 1), (former, 1)])
+    now = utcnow()
+    waiting, claim_ran_out, no_receipt = messages
+    delivered = replace(no_receipt, id="sent without a receipt to await")
+    claim_ran_out.claim("crashed sender", now - timedelta(minutes=1))
+    no_receipt.claim("sender", now + timedelta(minutes=5))
+    no_receipt.mark_sent("zns-1", now - timedelta(hours=1), receipt_wait=timedelta(minutes=30))
+    delivered.status, delivered.sent_at, delivered.fallback_at = MessageStatus.SENT, now, None
+    await repository.add([waiting, claim_ran_out, no_receipt, delivered])
+    await notify_db["messages"].update_many({}, {"$unset": {"due_at": ""}})
+
+    await repository.ensure_indexes()
+
+    claimed = await repository.claim(now, "me", now + timedelta(minutes=5), 10)
+    assert sorted(m.id for m in claimed) == sorted(m.id for m in (waiting, claim_ran_out, no_receipt))
+    indexes = await notify_db["messages"].index_information()
+    assert not {"status_1_next_attempt_at_1", "status_1_lease_until_1", "status_1_fallback_at_1"} & set(indexes)
 
 
 class _Reads(monitoring.CommandListener):

@@ -782,6 +782,19 @@ class Message:
     def due(self, now: datetime) -> bool:
         return self.status is MessageStatus.CREATED and self.next_attempt_at <= now
 
+    @property
+    def due_at(self) -> datetime | None:
+        """When a sender next takes it up, whichever way it comes due: an attempt, a claim that runs
+        out, a receipt that did not come in time. None once it has nothing left to do."""
+        match self.status:
+            case MessageStatus.CREATED:
+                return self.next_attempt_at
+            case MessageStatus.SENDING:
+                return self.lease_until
+            case MessageStatus.SENT:
+                return self.fallback_at
+        return None
+
     def claim(self, owner: str, until: datetime) -> None:
         """This sender, and no other, sends it until `until`; a crashed sender's lease runs out."""
         self._expect(MessageStatus.CREATED)
