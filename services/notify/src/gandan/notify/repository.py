@@ -162,7 +162,7 @@ class MongoMessages:
                                 "status": MessageStatus.SENDING,
                                 "lease_owner": owner,
                                 "lease_until": until,
-                                "due_at": until,
+                                "due_at": until,  # `Message.due_at` of a sending message: its claim runs out
                             }
                         },
                     )
